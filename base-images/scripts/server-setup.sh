@@ -1,0 +1,14 @@
+#!/bin/sh
+# Creates the server's fixed non-root user and puts llama-server on PATH.
+# usage: server-setup.sh TARGETARCH VARIANT UID GID
+set -eu
+triple=$(/usr/local/lib/llama-base-images/triple.sh "$1")
+variant=$2
+uid=$3
+gid=$4
+server="/app/bin/$triple/$variant/llama-server"
+[ -x "$server" ] || { echo "server-setup.sh: $server is missing" >&2; exit 1; }
+# Ubuntu's base image ships a user at 1000; ours must not collide with any.
+groupadd --gid "$gid" llama
+useradd --uid "$uid" --gid "$gid" --create-home --home-dir /home/llama --shell /usr/sbin/nologin llama
+ln -s "$server" /usr/local/bin/llama-server

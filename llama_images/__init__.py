@@ -1,0 +1,1 @@
+"""Build, verify and release llama-server container images."""

@@ -1,0 +1,115 @@
+"""Base images: upstream's when a registry serves them, else a debootstrapped Debian."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from llama_images.catalog import Bases, OfflineBase, Variant
+from llama_images.engine import Engine
+from llama_images.errors import ProjectError
+
+APT_SOURCES = (Path("/etc/apt/sources.list.d"), Path("/etc/apt/sources.list"))
+DEBOOTSTRAP_TIMEOUT = 1800
+IMAGE_CHANGES = (
+    "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+    'CMD ["bash"]',
+)
+
+
+@dataclass(frozen=True)
+class ResolvedBases:
+    """The bases one variant is built on, and which profile chose them."""
+
+    build: str
+    runtime: str
+    profile: str  # "upstream" or "offline"
+
+
+def host_debian_mirror(sources: tuple[Path, ...] = APT_SOURCES) -> str | None:
+    """The first Debian archive URL of the host's apt configuration (not the security one)."""
+    files: list[Path] = []
+    for source in sources:
+        if source.is_dir():
+            files += sorted(source.glob("*.sources")) + sorted(source.glob("*.list"))
+        elif source.is_file():
+            files.append(source)
+    for path in files:
+        for line in path.read_text(errors="replace").splitlines():
+            found = re.match(r"^\s*(?:URIs:\s*|deb\s+(?:\[[^]]*\]\s+)?)(\S+)", line)
+            if found and "security" not in found[1] and "/debian" in found[1]:
+                return found[1].rstrip("/")
+    return None
+
+
+@dataclass
+class BaseResolver:
+    """Chooses bases per variant, pulling or making each one at most once per run."""
+
+    engine: Engine
+    offline: OfflineBase
+    mode: str  # auto, upstream, offline
+    mirror: str = ""
+    workdir: Path = field(default_factory=lambda: Path(tempfile.gettempdir()))
+    dry_run: bool = False
+    _available: dict[str, bool] = field(default_factory=dict)
+
+    def resolve(self, variant: Variant) -> ResolvedBases:
+        if self.mode != "offline" and self._upstream_available(variant.bases):
+            return ResolvedBases(variant.bases.build, variant.bases.runtime, "upstream")
+        if self.mode == "upstream":
+            raise ProjectError(
+                f"upstream bases of {variant.name} ({variant.bases.build}) cannot be pulled: "
+                "check registry access or set LLAMA_IMAGES_BASE_MODE=auto"
+            )
+        ref = self.ensure_offline_base()
+        return ResolvedBases(ref, ref, "offline")
+
+    def _upstream_available(self, bases: Bases) -> bool:
+        return all(self._available_ref(ref) for ref in {bases.build, bases.runtime})
+
+    def _available_ref(self, ref: str) -> bool:
+        if ref not in self._available:
+            present = self.engine.image_exists(ref)
+            if not present and not self.dry_run:
+                print(f"pulling {ref} ...", file=sys.stderr)
+                present = self.engine.try_pull(ref)
+            self._available[ref] = present
+        return self._available[ref]
+
+    def ensure_offline_base(self) -> str:
+        ref = self.offline.ref
+        if self.dry_run or self.engine.image_exists(ref):
+            return ref
+        mirror = self.mirror or host_debian_mirror()
+        if not mirror:
+            raise ProjectError(
+                "no Debian mirror found in the host's apt configuration: "
+                "set LLAMA_IMAGES_DEBIAN_MIRROR"
+            )
+        if shutil.which("debootstrap") is None or os.geteuid() != 0:
+            raise ProjectError(
+                "no registry serves the upstream bases and the offline base needs debootstrap "
+                "run as root: apt-get install debootstrap, then run again as root"
+            )
+        print(f"no registry reachable: making {ref} with debootstrap from {mirror}",
+              file=sys.stderr)
+        with tempfile.TemporaryDirectory(dir=self.workdir, prefix="debootstrap-") as tmp:
+            rootfs = Path(tmp) / "rootfs"
+            done = subprocess.run(
+                ["debootstrap", "--variant=minbase",
+                 f"--components={','.join(self.offline.components)}",
+                 self.offline.suite, str(rootfs), mirror],
+                capture_output=True, text=True, timeout=DEBOOTSTRAP_TIMEOUT, check=False,
+            )
+            if done.returncode != 0:
+                detail = (done.stdout + done.stderr).strip().splitlines()[-1:] or ["no output"]
+                raise ProjectError(f"debootstrap {self.offline.suite} failed: {detail[0]}")
+            self.engine.import_rootfs(rootfs, ref, IMAGE_CHANGES)
+        return ref

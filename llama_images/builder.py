@@ -1,0 +1,152 @@
+"""`build-local`: resolve everything, stage the build context, build, then tag."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from llama_images.bases import BaseResolver, ResolvedBases
+from llama_images.catalog import Variant
+from llama_images.engine import Engine
+from llama_images.errors import ProjectError
+from llama_images.metadata import write_json_atomically
+from llama_images.plan import BuildPlan, make_plan, image_repository
+from llama_images.project import Project
+from llama_images.report import human_size, table
+from llama_images.upstream import SourceTree, fetch_source
+
+SOURCE_IGNORE = shutil.ignore_patterns(".git", "build", "__pycache__")
+
+
+@dataclass(frozen=True)
+class BuiltImage:
+    variant: str
+    platform: str
+    target: str
+    image_id: str
+    tags: tuple[str, ...]
+    seconds: float
+    size: int
+
+
+def check_platforms(variants: list[Variant], platforms: list[str]) -> None:
+    for variant in variants:
+        unsupported = [p for p in platforms if p not in variant.platforms]
+        if unsupported:
+            raise ProjectError(
+                f"variant {variant.name} is not built for {', '.join(unsupported)}: "
+                f"it supports {', '.join(variant.platforms)}"
+            )
+
+
+def context_dir(cache: Path, source: SourceTree) -> Path:
+    key = hashlib.sha256(str(source.path).encode()).hexdigest()[:16]
+    return cache / "contexts" / key
+
+
+def stage_context(project: Project, plan: BuildPlan, local_source: bool) -> None:
+    """Lays out the build context: the source (copied once), the scripts, version.json."""
+    context = plan.context
+    tree = context / "llama.cpp"
+    ready = context / ".source-ready"
+    if local_source or not ready.is_file():
+        shutil.rmtree(context, ignore_errors=True)
+        context.mkdir(parents=True)
+        shutil.copytree(plan.source.path, tree, symlinks=True, ignore=SOURCE_IGNORE)
+        ready.write_text(plan.source.origin + "\n")
+    scripts = context / "base-images" / "scripts"
+    shutil.rmtree(scripts, ignore_errors=True)
+    shutil.copytree(project.base_images / "scripts", scripts)
+    shutil.rmtree(context / "meta", ignore_errors=True)
+    for build in plan.builds:
+        write_json_atomically(build.version_json_path, build.record.version_json())
+
+
+def prepare_plan(project: Project, *, dry_run: bool, no_cache: bool = False
+                 ) -> tuple[BuildPlan, Engine | None]:
+    settings = project.settings
+    commit = project.commit()
+    version = project.version()
+    catalog = project.catalog()
+    variants = catalog.select(settings.variant_list)
+    platforms = settings.platform_list
+    check_platforms(variants, platforms)
+    pin = project.pin()
+    engine: Engine | None
+    if dry_run:
+        try:
+            engine = Engine.connect(settings.docker, start=False)
+        except ProjectError:
+            engine = None
+    else:
+        engine = Engine.connect(settings.docker, log_dir=settings.cache_path)
+    source = fetch_source(pin, settings.cache_path, settings.source_path)
+    bases: dict[str, ResolvedBases] = {}
+    if engine is None:
+        mode = "offline" if settings.base_mode == "auto" else settings.base_mode
+        for variant in variants:
+            bases[variant.name] = (
+                ResolvedBases(catalog.offline.ref, catalog.offline.ref, "offline")
+                if mode == "offline"
+                else ResolvedBases(variant.bases.build, variant.bases.runtime, "upstream")
+            )
+    else:
+        resolver = BaseResolver(engine, catalog.offline, settings.base_mode,
+                                mirror=settings.debian_mirror, workdir=settings.cache_path,
+                                dry_run=dry_run)
+        bases = {variant.name: resolver.resolve(variant) for variant in variants}
+    plan = make_plan(
+        version=version, commit=commit, pin=pin, source=source, variants=variants,
+        bases=bases, platforms=platforms,
+        repository=image_repository(settings.registry, settings.repo),
+        context=context_dir(settings.cache_path, source), source_url=project.source_url(),
+        no_cache=no_cache,
+    )
+    return plan, engine
+
+
+def describe_plan(plan: BuildPlan, docker_cli: str) -> str:
+    head = table(
+        ["version", "commit", "dirty", "llama.cpp source", "proof"],
+        [[str(plan.version), plan.commit.sha[:12], str(plan.commit.dirty).lower(),
+          plan.source.origin, plan.source.proof]],
+    )
+    builds = table(["variant", "platform", "target", "bases", "runtime base", "tags"],
+                   plan.rows())
+    commands = "\n".join(plan.commands(docker_cli))
+    return f"{head}\n{builds}\nengine invocations (DOCKER_BUILDKIT=1):\n{commands}"
+
+
+def build_local(project: Project, *, dry_run: bool = False, no_cache: bool = False
+                ) -> list[BuiltImage]:
+    """Builds every planned image; tags them only once every build has succeeded."""
+    plan, engine = prepare_plan(project, dry_run=dry_run, no_cache=no_cache)
+    print(describe_plan(plan, project.settings.docker))
+    if dry_run:
+        return []
+    assert engine is not None
+    stage_context(project, plan, local_source=bool(project.settings.source_path))
+    logs = project.settings.cache_path / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    built: list[BuiltImage] = []
+    for build in plan.builds:
+        print(f"==> building {build.variant} {build.target} ({build.platform})", file=sys.stderr)
+        log_path = logs / f"build-{build.variant}-{build.target}-{plan.version}.log"
+        started = time.monotonic()
+        with log_path.open("w") as log:
+            image_id = engine.build(build.request, log)
+        built.append(BuiltImage(build.variant, build.platform, build.target, image_id,
+                                build.tags, time.monotonic() - started,
+                                engine.image_size(image_id)))
+    for image in built:
+        for tag in image.tags:
+            engine.tag(image.image_id, tag)
+    print(table(["variant", "platform", "target", "seconds", "size", "image", "tags"],
+                [[i.variant, i.platform, i.target, f"{i.seconds:.0f}", human_size(i.size),
+                  i.image_id.removeprefix("sha256:")[:12], "\n".join(i.tags)] for i in built],
+                title=f"built {plan.version}"))
+    return built

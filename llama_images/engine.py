@@ -1,0 +1,221 @@
+"""The only code that talks to the container engine.
+
+Builds go through Debian's `docker` client with BuildKit (the SDK cannot drive
+BuildKit); everything else goes through the Docker SDK. Engine failures become
+one ProjectError with a message that says what to do.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+import docker
+import docker.errors
+from docker.models.containers import Container
+
+from llama_images.errors import ProjectError
+
+ENGINE_START_TIMEOUT = 60.0
+NO_ENGINE_HELP = (
+    "no Docker engine answers: install one (apt-get install docker.io) and start it "
+    "(dockerd &), or point DOCKER_HOST at a running engine"
+)
+
+
+@dataclass(frozen=True)
+class BuildRequest:
+    """One `docker build` invocation, fully resolved."""
+
+    dockerfile: Path
+    context: Path
+    target: str
+    platform: str
+    build_args: Mapping[str, str]
+    labels: Mapping[str, str]
+    no_cache: bool = False
+
+    def argv(self, docker_cli: str, iidfile: Path | None = None) -> list[str]:
+        argv = [docker_cli, "build", "--progress=plain", "--file", str(self.dockerfile),
+                "--target", self.target, "--platform", self.platform]
+        if self.no_cache:
+            argv.append("--no-cache")
+        for key, value in self.build_args.items():
+            argv += ["--build-arg", f"{key}={value}"]
+        for key, value in self.labels.items():
+            argv += ["--label", f"{key}={value}"]
+        if iidfile is not None:
+            argv += ["--iidfile", str(iidfile)]
+        argv.append(str(self.context))
+        return argv
+
+
+def _dockerd_available() -> bool:
+    return shutil.which("dockerd") is not None and os.geteuid() == 0
+
+
+class Engine:
+    """A connected container engine."""
+
+    def __init__(self, client: docker.DockerClient, docker_cli: str) -> None:
+        self.client = client
+        self.docker_cli = docker_cli
+
+    @classmethod
+    def connect(cls, docker_cli: str = "/usr/bin/docker", start: bool = True,
+                log_dir: Path | None = None) -> Engine:
+        """Connects to the engine, starting a local dockerd when none answers and one can be."""
+        client = cls._try_client()
+        if client is None and start and _dockerd_available():
+            cls._start_dockerd(log_dir or Path(tempfile.gettempdir()))
+            deadline = time.monotonic() + ENGINE_START_TIMEOUT
+            while client is None and time.monotonic() < deadline:
+                time.sleep(1)
+                client = cls._try_client()
+        if client is None:
+            raise ProjectError(NO_ENGINE_HELP)
+        if not Path(docker_cli).is_file():
+            raise ProjectError(
+                f"the docker client {docker_cli} is missing: install Debian's docker.io, "
+                "whose client drives BuildKit, or set LLAMA_IMAGES_DOCKER"
+            )
+        return cls(client, docker_cli)
+
+    @staticmethod
+    def _try_client() -> docker.DockerClient | None:
+        try:
+            client = docker.from_env(timeout=600)
+            client.ping()
+            return client
+        except (docker.errors.DockerException, OSError):
+            return None
+
+    @staticmethod
+    def _start_dockerd(log_dir: Path) -> None:
+        log_dir.mkdir(parents=True, exist_ok=True)
+        log = (log_dir / "dockerd.log").open("ab")
+        print(f"starting dockerd (log: {log_dir / 'dockerd.log'})", file=sys.stderr)
+        subprocess.Popen(["dockerd"], stdout=log, stderr=log, stdin=subprocess.DEVNULL,
+                         start_new_session=True)
+
+    # images
+
+    def image_exists(self, ref: str) -> bool:
+        try:
+            self.client.images.get(ref)
+            return True
+        except docker.errors.ImageNotFound:
+            return False
+        except docker.errors.APIError as exc:
+            raise ProjectError(f"engine error while looking up {ref}: {exc.explanation}") from None
+
+    def try_pull(self, ref: str) -> bool:
+        """Pulls an image; False when no registry serves it."""
+        try:
+            self.client.images.pull(ref)
+            return True
+        except (docker.errors.APIError, docker.errors.ImageNotFound):
+            return False
+
+    def image_labels(self, ref: str) -> dict[str, str]:
+        return dict(self._image(ref).labels or {})
+
+    def image_config(self, ref: str) -> dict[str, Any]:
+        config: dict[str, Any] = self._image(ref).attrs.get("Config") or {}
+        return config
+
+    def image_id(self, ref: str) -> str:
+        return str(self._image(ref).id)
+
+    def image_size(self, ref: str) -> int:
+        return int(self._image(ref).attrs.get("Size", 0))
+
+    def _image(self, ref: str) -> Any:
+        try:
+            return self.client.images.get(ref)
+        except docker.errors.ImageNotFound:
+            raise ProjectError(f"image {ref} does not exist: build it with invoke build-local") from None
+
+    def images_with_label(self, key: str, value: str | None = None) -> list[tuple[str, list[str]]]:
+        """(image id, tags) of every image carrying a label."""
+        selector = key if value is None else f"{key}={value}"
+        found = self.client.images.list(filters={"label": selector})
+        return [(str(image.id), list(image.tags)) for image in found]
+
+    def tag(self, image_id: str, ref: str) -> None:
+        repository, _, tag = ref.rpartition(":")
+        if not self.client.api.tag(image_id, repository, tag, force=True):
+            raise ProjectError(f"engine refused to tag {image_id} as {ref}")
+
+    def remove_image(self, ref: str) -> None:
+        with contextlib.suppress(docker.errors.ImageNotFound):
+            self.client.images.remove(ref, force=True, noprune=False)
+
+    def build(self, request: BuildRequest, log: IO[str]) -> str:
+        """Runs one BuildKit build, streaming its output; returns the image id."""
+        with tempfile.TemporaryDirectory(prefix="llama-images-iid-") as tmp:
+            iidfile = Path(tmp) / "iid"
+            argv = request.argv(self.docker_cli, iidfile)
+            env = {**os.environ, "DOCKER_BUILDKIT": "1"}
+            with subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                  text=True, env=env, bufsize=1) as proc:
+                assert proc.stdout is not None
+                tail: list[str] = []
+                for line in proc.stdout:
+                    log.write(line)
+                    sys.stdout.write(line)
+                    tail = [*tail[-19:], line.rstrip()]
+            if proc.returncode != 0:
+                reason = next((t for t in reversed(tail) if "ERROR" in t or "error" in t),
+                              tail[-1] if tail else "no output")
+                raise ProjectError(
+                    f"build of target {request.target} from {request.dockerfile.name} "
+                    f"({request.platform}) failed: {reason}"
+                )
+            return iidfile.read_text().strip()
+
+    def import_rootfs(self, rootfs: Path, ref: str, changes: Sequence[str]) -> None:
+        """Imports a root file system folder as an image."""
+        argv = [self.docker_cli, "import"]
+        for change in changes:
+            argv += ["--change", change]
+        argv += ["-", ref]
+        with subprocess.Popen(["tar", "-C", str(rootfs), "-c", "."],
+                              stdout=subprocess.PIPE) as tar:
+            done = subprocess.run(argv, stdin=tar.stdout, capture_output=True, text=True,
+                                  check=False)
+        if tar.returncode != 0 or done.returncode != 0:
+            raise ProjectError(f"docker import of {rootfs} as {ref} failed: {done.stderr.strip()}")
+
+    # containers
+
+    @contextlib.contextmanager
+    def container(self, image: str, **options: Any) -> Iterator[Container]:
+        """A detached container that is always removed, whatever happens inside."""
+        try:
+            created = self.client.containers.run(image, detach=True, **options)
+        except docker.errors.ImageNotFound:
+            raise ProjectError(f"image {image} does not exist") from None
+        except docker.errors.APIError as exc:
+            raise ProjectError(f"engine could not start {image}: {exc.explanation}") from None
+        try:
+            yield created
+        finally:
+            with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
+                created.remove(force=True, v=True)
+
+    def run(self, image: str, command: Sequence[str], **options: Any) -> tuple[int, str]:
+        """Runs a command to completion; returns its exit code and combined output."""
+        with self.container(image, command=list(command), **options) as created:
+            result = created.wait(timeout=600)
+            output = created.logs(stdout=True, stderr=True).decode(errors="replace")
+            return int(result.get("StatusCode", -1)), output

@@ -1,0 +1,92 @@
+"""The only code that runs git."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+from llama_images.errors import ProjectError
+from version import CommitFacts
+
+GIT = "git"
+
+
+def run_git(repo: Path, *args: str, timeout: float = 120) -> str:
+    """Runs git in `repo` and returns its stripped standard output."""
+    try:
+        done = subprocess.run(
+            [GIT, "-C", str(repo), *args],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+    except FileNotFoundError:
+        raise ProjectError("git is not installed: install it (apt-get install git)") from None
+    except subprocess.TimeoutExpired:
+        raise ProjectError(f"git {' '.join(args)} took more than {timeout:.0f} s") from None
+    if done.returncode != 0:
+        detail = (done.stderr.strip().splitlines() or ["no message"])[-1]
+        raise ProjectError(f"git {' '.join(args)} failed in {repo}: {detail}")
+    return done.stdout.strip()
+
+
+def toplevel(path: Path) -> Path:
+    """The root of the git work tree holding `path`."""
+    try:
+        return Path(run_git(path, "rev-parse", "--show-toplevel"))
+    except ProjectError:
+        raise ProjectError(
+            f"{path} is not a git repository: versions come from git, so run from a clone"
+        ) from None
+
+
+def commit_facts(repo: Path) -> CommitFacts:
+    """Hash, committer time, branch and dirtiness of HEAD."""
+    root = toplevel(repo)
+    try:
+        sha = run_git(root, "rev-parse", "--verify", "HEAD^{commit}")
+    except ProjectError:
+        raise ProjectError(f"{root} has no commit yet: commit first, versions name a commit") from None
+    timestamp = int(run_git(root, "show", "-s", "--format=%ct", sha))
+    branch = run_git(root, "rev-parse", "--abbrev-ref", "HEAD")
+    status = run_git(root, "status", "--porcelain", "--untracked-files=normal")
+    return CommitFacts(
+        sha=sha,
+        timestamp=timestamp,
+        branch=None if branch == "HEAD" else branch,
+        dirty=bool(status),
+    )
+
+
+def remote_url(repo: Path, remote: str = "origin") -> str | None:
+    """The URL of a remote, or None when it is not configured."""
+    try:
+        return run_git(repo, "remote", "get-url", remote) or None
+    except ProjectError:
+        return None
+
+
+def clone_tag(url: str, tag: str, dest: Path, timeout: float) -> str:
+    """Shallow-clones one tag into `dest` and returns the commit it checked out."""
+    try:
+        subprocess.run(
+            [GIT, "clone", "--quiet", "--depth", "1", "--branch", tag, url, str(dest)],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=True,
+            env={"GIT_TERMINAL_PROMPT": "0", "PATH": "/usr/bin:/bin:/usr/local/bin"},
+        )
+    except subprocess.TimeoutExpired:
+        raise ProjectError(f"git clone of {url} took more than {timeout:.0f} s") from None
+    except subprocess.CalledProcessError as exc:
+        detail = (exc.stderr.strip().splitlines() or ["no message"])[-1]
+        raise ProjectError(f"git clone of {url} at {tag} failed: {detail}") from None
+    return run_git(dest, "rev-parse", "HEAD")
+
+
+def tags_matching(repo: Path, pattern: str) -> list[str]:
+    """Local tags matching a glob pattern."""
+    listed = run_git(repo, "tag", "--list", pattern)
+    return [line for line in listed.splitlines() if line]

@@ -1,0 +1,95 @@
+"""What exists: git facts, release tags, local images; and cleaning them up."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from llama_images import gitinfo
+from llama_images.engine import Engine
+from llama_images.errors import ProjectError
+from llama_images.metadata import OCI, project_label
+from llama_images.project import Project
+from llama_images.report import table
+from version import TAG_PREFIX, BuildVersion, rfc3339
+
+
+def git_info_table(project: Project) -> str:
+    commit = project.commit()
+    version = project.version()
+    pin = project.pin()
+    rows = [
+        ["commit", commit.sha],
+        ["commit time (epoch)", str(commit.timestamp)],
+        ["commit time (RFC 3339)", rfc3339(commit.timestamp)],
+        ["version", str(version)],
+        ["release tag", version.tag],
+        ["branch", commit.branch or "(detached HEAD)"],
+        ["dirty", str(commit.dirty).lower()],
+        ["llama.cpp tag", pin.tag],
+        ["llama.cpp commit", pin.commit],
+    ]
+    return table(["fact", "value"], rows)
+
+
+@dataclass(frozen=True)
+class LocalImage:
+    image_id: str
+    tags: tuple[str, ...]
+    version: str
+    variant: str
+    target: str
+
+
+def local_images(engine: Engine) -> list[LocalImage]:
+    found = []
+    for image_id, tags in engine.images_with_label(project_label("variant")):
+        labels = engine.image_labels(image_id)
+        found.append(LocalImage(
+            image_id=image_id, tags=tuple(tags), version=labels.get(f"{OCI}.version", ""),
+            variant=labels.get(project_label("variant"), ""),
+            target=labels.get(project_label("target"), ""),
+        ))
+    return sorted(found, key=lambda i: (i.version, i.variant, i.target))
+
+
+def release_versions(project: Project) -> list[BuildVersion]:
+    versions = []
+    for tag in gitinfo.tags_matching(project.root, f"{TAG_PREFIX}*"):
+        try:
+            versions.append(BuildVersion.from_tag(tag))
+        except ProjectError:
+            continue
+    return sorted(versions)
+
+
+def version_status_table(project: Project, engine: Engine | None) -> str:
+    current = project.version()
+    releases = release_versions(project)
+    newest = releases[-1] if releases else None
+    rows: list[list[str]] = [
+        ["HEAD would produce", str(current), "", ""],
+        ["newest release tag", newest.tag if newest else "(none)", "",
+         "" if newest is None or newest == current else "HEAD is not released"],
+    ]
+    if engine is None:
+        rows.append(["local images", "(no engine answers)", "", ""])
+    else:
+        for image in local_images(engine):
+            stale = "" if image.version == str(current) else "stale"
+            rows.append([f"local {image.variant} {image.target}", image.version,
+                         ", ".join(image.tags) or "(untagged)", stale])
+    return table(["what", "version", "tags", "status"], rows)
+
+
+def clean_local_images(engine: Engine, *, keep_version: str | None, dry_run: bool) -> list[str]:
+    """Removes the images this project built (all, or all but one version)."""
+    removed = []
+    for image in local_images(engine):
+        if keep_version is not None and image.version == keep_version:
+            continue
+        refs = list(image.tags) or [image.image_id]
+        for ref in refs:
+            if not dry_run:
+                engine.remove_image(ref)
+            removed.append(ref)
+    return removed

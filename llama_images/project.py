@@ -1,0 +1,48 @@
+"""Where things are in a checkout of this repository, and the facts read from them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from llama_images import gitinfo
+from llama_images.catalog import Catalog, load_catalog
+from llama_images.settings import Settings, load_settings
+from llama_images.upstream import Pin, load_pin
+from version import BuildVersion, CommitFacts, version_for
+
+
+@dataclass(frozen=True)
+class Project:
+    root: Path
+    settings: Settings
+
+    @classmethod
+    def open(cls, start: Path, flags: dict[str, str | None] | None = None) -> Project:
+        root = gitinfo.toplevel(start)
+        return cls(root=root, settings=load_settings(root, flags))
+
+    @property
+    def base_images(self) -> Path:
+        return self.root / "base-images"
+
+    @property
+    def devops(self) -> Path:
+        return self.root / ".devops"
+
+    def catalog(self) -> Catalog:
+        return load_catalog(self.base_images)
+
+    def pin(self) -> Pin:
+        return load_pin(self.devops)
+
+    def commit(self) -> CommitFacts:
+        return gitinfo.commit_facts(self.root)
+
+    def version(self) -> BuildVersion:
+        return version_for(self.commit())
+
+    def source_url(self) -> str:
+        if self.settings.image_source:
+            return self.settings.image_source
+        return gitinfo.remote_url(self.root, self.settings.remote) or "unknown"

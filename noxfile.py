@@ -1,0 +1,41 @@
+"""Nox sessions: lint, typecheck, unit tests, image tests and benchmarks."""
+
+from __future__ import annotations
+
+import nox
+
+nox.options.sessions = ["lint", "typecheck", "tests"]
+nox.options.reuse_existing_virtualenvs = True
+nox.options.error_on_missing_interpreters = True
+
+PYTHON = "3.11"
+CODE = ["llama_images", "tests", "version.py", "tasks.py", "noxfile.py"]
+
+
+@nox.session(python=PYTHON)
+def lint(session: nox.Session) -> None:
+    """Check style and common mistakes with ruff."""
+    session.install("-e", ".[lint]")
+    session.run("ruff", "check", *CODE)
+    session.run("ruff", "format", "--check", *CODE)
+
+
+@nox.session(python=PYTHON)
+def typecheck(session: nox.Session) -> None:
+    """Check types with mypy (strict)."""
+    session.install("-e", ".[lint,test]")
+    session.run("mypy")
+
+
+@nox.session(python=PYTHON)
+def tests(session: nox.Session) -> None:
+    """Run the unit tests: no engine needed."""
+    session.install("-e", ".[test]")
+    session.run("pytest", "tests/unit", *session.posargs)
+
+
+@nox.session(python=PYTHON, default=False)
+def test_images(session: nox.Session) -> None:
+    """Prove that every image built for HEAD's version honours the contract and serves a model."""
+    session.install("-e", ".[test]")
+    session.run("pytest", "tests/images", *session.posargs)

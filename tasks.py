@@ -1,0 +1,109 @@
+"""Invoke tasks; each mirrors a Makefile target and calls one function of the package."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import Any, TypeVar
+
+from invoke import Context, Exit, task
+
+from llama_images import builder, inventory
+from llama_images.engine import Engine
+from llama_images.errors import ProjectError
+from llama_images.project import Project
+
+ROOT = Path(__file__).resolve().parent
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def shows_errors(function: F) -> F:
+    """Turns a ProjectError into a one-line message and a non-zero exit."""
+
+    @wraps(function)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return function(*args, **kwargs)
+        except ProjectError as exc:
+            raise Exit(f"error: {exc.message}", code=1) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def open_project(**flags: str | None) -> Project:
+    return Project.open(ROOT, flags)
+
+
+@task(name="show-git-info")
+@shows_errors
+def show_git_info(c: Context) -> None:
+    """Show the commit, version, release tag and upstream pin HEAD would build."""
+    print(inventory.git_info_table(open_project()))
+
+
+@task(
+    name="build-local",
+    help={
+        "variants": "comma-separated variants (default: LLAMA_IMAGES_VARIANTS or cpu)",
+        "platforms": "comma-separated platforms (default: the host's)",
+        "dry-run": "print the exact plan and engine invocations, build nothing",
+        "no-cache": "build without the engine's layer cache (ccache stays warm)",
+        "base-mode": "auto, upstream or offline",
+    },
+)
+@shows_errors
+def build_local(c: Context, variants: str | None = None, platforms: str | None = None,
+                dry_run: bool = False, no_cache: bool = False,
+                base_mode: str | None = None) -> None:
+    """Build the images of the chosen variants on this machine; tag them when all succeed."""
+    project = open_project(variants=variants, platforms=platforms, base_mode=base_mode)
+    builder.build_local(project, dry_run=dry_run, no_cache=no_cache)
+
+
+@task(name="check-base-images-version")
+@shows_errors
+def check_base_images_version(c: Context) -> None:
+    """Show the version HEAD would produce, the newest release and which local images are stale."""
+    project = open_project()
+    try:
+        engine: Engine | None = Engine.connect(project.settings.docker, start=False)
+    except ProjectError:
+        engine = None
+    print(inventory.version_status_table(project, engine))
+
+
+@task(
+    name="clean-local-images",
+    help={"dry-run": "list what would be removed", "keep-current": "keep HEAD's version"},
+)
+@shows_errors
+def clean_local_images(c: Context, dry_run: bool = False, keep_current: bool = False) -> None:
+    """Remove the images this project built from the local engine."""
+    project = open_project()
+    engine = Engine.connect(project.settings.docker, start=False)
+    keep = str(project.version()) if keep_current else None
+    removed = inventory.clean_local_images(engine, keep_version=keep, dry_run=dry_run)
+    verb = "would remove" if dry_run else "removed"
+    print("\n".join(f"{verb} {ref}" for ref in removed) or "no project image to remove")
+
+
+@task(
+    name="test-local-images",
+    help={"image": "an image reference to test (repeatable)", "variant": "test one variant"},
+    iterable=["image"],
+)
+def test_local_images(c: Context, image: list[str] | None = None,
+                      variant: str | None = None) -> None:
+    """Prove that every image built for HEAD's version serves a model (nox -s test_images)."""
+    posargs = [arg for ref in image or [] for arg in ("--image", ref)]
+    if variant:
+        posargs += ["--variant", variant]
+    argv = [sys.executable, "-m", "nox", "-s", "test_images"]
+    if posargs:
+        argv += ["--", *posargs]
+    done = subprocess.run(argv, cwd=ROOT, check=False)
+    if done.returncode != 0:
+        raise Exit(code=done.returncode)

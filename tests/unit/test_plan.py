@@ -1,0 +1,100 @@
+from __future__ import annotations
+
+import json
+import shlex
+from pathlib import Path
+
+import pytest
+
+from llama_images.bases import ResolvedBases
+from llama_images.builder import check_platforms, describe_plan
+from llama_images.catalog import load_catalog
+from llama_images.errors import ProjectError
+from llama_images.metadata import LABEL_TO_JSON, OCI, label_text, project_label
+from llama_images.plan import BuildPlan, image_repository, make_plan
+from llama_images.upstream import SourceTree, load_pin
+from tests.unit.conftest import REPO_ROOT
+from version import BuildVersion, CommitFacts
+
+COMMIT = CommitFacts(sha="0a1b2c3d4e5f60718293a4b5c6d7e8f901234567", timestamp=1795000000,
+                     branch="main", dirty=False)
+
+
+def plan_for(variants: list[str], platforms: list[str], registry: str = "") -> BuildPlan:
+    catalog = load_catalog(REPO_ROOT / "base-images")
+    chosen = catalog.select(variants)
+    bases = {v.name: ResolvedBases(catalog.offline.ref, catalog.offline.ref, "offline")
+             for v in chosen}
+    return make_plan(
+        version=BuildVersion.parse("2611220312-0a1b2c3"), commit=COMMIT,
+        pin=load_pin(REPO_ROOT / ".devops"),
+        source=SourceTree(Path("/cache/src"), "pypi-sdist llama-cpp-python==0.3.35", "sha256 ok"),
+        variants=chosen, bases=bases, platforms=platforms,
+        repository=image_repository(registry, "llama.cpp"), context=Path("/cache/ctx"),
+        source_url="https://example.invalid/llama-images",
+    )
+
+
+def test_plan_builds_runtime_and_server_with_tags() -> None:
+    plan = plan_for(["cpu"], ["linux/amd64"])
+    assert [(b.variant, b.target) for b in plan.builds] == [("cpu", "runtime"), ("cpu", "server")]
+    runtime, server = plan.builds
+    assert runtime.tags == ("llama.cpp:cpu-2611220312-0a1b2c3", "llama.cpp:latest-cpu")
+    assert server.tags == ("llama.cpp:cpu-server-2611220312-0a1b2c3",
+                           "llama.cpp:latest-cpu-server")
+
+
+def test_registry_prefixes_tags() -> None:
+    plan = plan_for(["cpu"], ["linux/amd64"], registry="localhost:5000/")
+    assert plan.builds[0].tags[0] == "localhost:5000/llama.cpp:cpu-2611220312-0a1b2c3"
+
+
+def test_dry_run_rendering_shows_exact_invocations() -> None:
+    plan = plan_for(["cpu"], ["linux/amd64"])
+    text = describe_plan(plan, "/usr/bin/docker")
+    commands = [line for line in text.splitlines() if line.startswith("/usr/bin/docker build")]
+    assert len(commands) == 2
+    argv = shlex.split(commands[0])
+    assert argv[argv.index("--target") + 1] == "runtime"
+    assert argv[argv.index("--platform") + 1] == "linux/amd64"
+    assert argv[-1] == "/cache/ctx"
+    args = dict(argv[i + 1].split("=", 1) for i, a in enumerate(argv) if a == "--build-arg")
+    assert args["LLAMA_BUILD_NUMBER"] == "10454"
+    assert args["LLAMA_BUILD_COMMIT"] == "4df29be"
+    assert args["BUILD_BASE"] == "llama-images/debian:trixie"
+    assert args["VERSION_JSON"] == "meta/cpu/linux-amd64/version.json"
+    labels = dict(argv[i + 1].split("=", 1) for i, a in enumerate(argv) if a == "--label")
+    assert labels[f"{OCI}.created"] == "2026-11-18T11:06:40Z"
+    assert labels[f"{OCI}.version"] == "2611220312-0a1b2c3"
+    assert "2611220312-0a1b2c3" in text and "offline" in text
+
+
+def test_labels_and_version_json_agree() -> None:
+    record = plan_for(["cpu"], ["linux/amd64"]).builds[0].record
+    labels = record.labels("runtime")
+    document = json.loads(json.dumps(record.version_json()))
+    for label, path in LABEL_TO_JSON.items():
+        value = document
+        for key in path:
+            value = value[key]
+        assert labels[label] == label_text(value), label
+    assert document["server"] == "/app/bin/x86_64-unknown-linux-gnu/cpu/llama-server"
+    assert labels[project_label("llama-cpp.tag")] == "b10454"
+
+
+def test_several_platforms_get_platform_suffixes() -> None:
+    plan = plan_for(["cpu"], ["linux/amd64", "linux/arm64"])
+    assert plan.builds[2].tags[1] == "llama.cpp:latest-cpu-arm64"
+    assert plan.builds[2].record.triple == "aarch64-unknown-linux-gnu"
+
+
+def test_unknown_variant_names_the_known_ones() -> None:
+    catalog = load_catalog(REPO_ROOT / "base-images")
+    with pytest.raises(ProjectError, match=r"unknown variant gpu: known variants are cpu"):
+        catalog.select(["cpu", "gpu"])
+
+
+def test_unsupported_platform() -> None:
+    catalog = load_catalog(REPO_ROOT / "base-images")
+    with pytest.raises(ProjectError, match="is not built for linux/s390x"):
+        check_platforms(catalog.select(["cpu"]), ["linux/s390x"])
