@@ -9,7 +9,9 @@ from functools import wraps
 from pathlib import Path
 from typing import Any, TypeVar
 
-from invoke import Context, Exit, task
+from invoke.context import Context
+from invoke.exceptions import Exit
+from invoke.tasks import task
 
 from llama_images import builder, inventory
 from llama_images.engine import Engine
@@ -55,9 +57,14 @@ def show_git_info(c: Context) -> None:
     },
 )
 @shows_errors
-def build_local(c: Context, variants: str | None = None, platforms: str | None = None,
-                dry_run: bool = False, no_cache: bool = False,
-                base_mode: str | None = None) -> None:
+def build_local(
+    c: Context,
+    variants: str | None = None,
+    platforms: str | None = None,
+    dry_run: bool = False,
+    no_cache: bool = False,
+    base_mode: str | None = None,
+) -> None:
     """Build the images of the chosen variants on this machine; tag them when all succeed."""
     project = open_project(variants=variants, platforms=platforms, base_mode=base_mode)
     builder.build_local(project, dry_run=dry_run, no_cache=no_cache)
@@ -95,8 +102,9 @@ def clean_local_images(c: Context, dry_run: bool = False, keep_current: bool = F
     help={"image": "an image reference to test (repeatable)", "variant": "test one variant"},
     iterable=["image"],
 )
-def test_local_images(c: Context, image: list[str] | None = None,
-                      variant: str | None = None) -> None:
+def test_local_images(
+    c: Context, image: list[str] | None = None, variant: str | None = None
+) -> None:
     """Prove that every image built for HEAD's version serves a model (nox -s test_images)."""
     posargs = [arg for ref in image or [] for arg in ("--image", ref)]
     if variant:

@@ -98,15 +98,24 @@ class BaseResolver:
                 "no registry serves the upstream bases and the offline base needs debootstrap "
                 "run as root: apt-get install debootstrap, then run again as root"
             )
-        print(f"no registry reachable: making {ref} with debootstrap from {mirror}",
-              file=sys.stderr)
+        print(
+            f"no registry reachable: making {ref} with debootstrap from {mirror}", file=sys.stderr
+        )
         with tempfile.TemporaryDirectory(dir=self.workdir, prefix="debootstrap-") as tmp:
             rootfs = Path(tmp) / "rootfs"
             done = subprocess.run(
-                ["debootstrap", "--variant=minbase",
-                 f"--components={','.join(self.offline.components)}",
-                 self.offline.suite, str(rootfs), mirror],
-                capture_output=True, text=True, timeout=DEBOOTSTRAP_TIMEOUT, check=False,
+                [
+                    "debootstrap",
+                    "--variant=minbase",
+                    f"--components={','.join(self.offline.components)}",
+                    self.offline.suite,
+                    str(rootfs),
+                    mirror,
+                ],
+                capture_output=True,
+                text=True,
+                timeout=DEBOOTSTRAP_TIMEOUT,
+                check=False,
             )
             if done.returncode != 0:
                 detail = (done.stdout + done.stderr).strip().splitlines()[-1:] or ["no output"]

@@ -14,7 +14,7 @@ from llama_images.catalog import Variant
 from llama_images.engine import Engine
 from llama_images.errors import ProjectError
 from llama_images.metadata import write_json_atomically
-from llama_images.plan import BuildPlan, make_plan, image_repository
+from llama_images.plan import BuildPlan, image_repository, make_plan
 from llama_images.project import Project
 from llama_images.report import human_size, table
 from llama_images.upstream import SourceTree, fetch_source
@@ -66,8 +66,9 @@ def stage_context(project: Project, plan: BuildPlan, local_source: bool) -> None
         write_json_atomically(build.version_json_path, build.record.version_json())
 
 
-def prepare_plan(project: Project, *, dry_run: bool, no_cache: bool = False
-                 ) -> tuple[BuildPlan, Engine | None]:
+def prepare_plan(
+    project: Project, *, dry_run: bool, no_cache: bool = False
+) -> tuple[BuildPlan, Engine | None]:
     settings = project.settings
     commit = project.commit()
     version = project.version()
@@ -95,15 +96,26 @@ def prepare_plan(project: Project, *, dry_run: bool, no_cache: bool = False
                 else ResolvedBases(variant.bases.build, variant.bases.runtime, "upstream")
             )
     else:
-        resolver = BaseResolver(engine, catalog.offline, settings.base_mode,
-                                mirror=settings.debian_mirror, workdir=settings.cache_path,
-                                dry_run=dry_run)
+        resolver = BaseResolver(
+            engine,
+            catalog.offline,
+            settings.base_mode,
+            mirror=settings.debian_mirror,
+            workdir=settings.cache_path,
+            dry_run=dry_run,
+        )
         bases = {variant.name: resolver.resolve(variant) for variant in variants}
     plan = make_plan(
-        version=version, commit=commit, pin=pin, source=source, variants=variants,
-        bases=bases, platforms=platforms,
+        version=version,
+        commit=commit,
+        pin=pin,
+        source=source,
+        variants=variants,
+        bases=bases,
+        platforms=platforms,
         repository=image_repository(settings.registry, settings.repo),
-        context=context_dir(settings.cache_path, source), source_url=project.source_url(),
+        context=context_dir(settings.cache_path, source),
+        source_url=project.source_url(),
         no_cache=no_cache,
     )
     return plan, engine
@@ -112,17 +124,24 @@ def prepare_plan(project: Project, *, dry_run: bool, no_cache: bool = False
 def describe_plan(plan: BuildPlan, docker_cli: str) -> str:
     head = table(
         ["version", "commit", "dirty", "llama.cpp source", "proof"],
-        [[str(plan.version), plan.commit.sha[:12], str(plan.commit.dirty).lower(),
-          plan.source.origin, plan.source.proof]],
+        [
+            [
+                str(plan.version),
+                plan.commit.sha[:12],
+                str(plan.commit.dirty).lower(),
+                plan.source.origin,
+                plan.source.proof,
+            ]
+        ],
     )
-    builds = table(["variant", "platform", "target", "bases", "runtime base", "tags"],
-                   plan.rows())
+    builds = table(["variant", "platform", "target", "bases", "runtime base", "tags"], plan.rows())
     commands = "\n".join(plan.commands(docker_cli))
     return f"{head}\n{builds}\nengine invocations (DOCKER_BUILDKIT=1):\n{commands}"
 
 
-def build_local(project: Project, *, dry_run: bool = False, no_cache: bool = False
-                ) -> list[BuiltImage]:
+def build_local(
+    project: Project, *, dry_run: bool = False, no_cache: bool = False
+) -> list[BuiltImage]:
     """Builds every planned image; tags them only once every build has succeeded."""
     plan, engine = prepare_plan(project, dry_run=dry_run, no_cache=no_cache)
     print(describe_plan(plan, project.settings.docker))
@@ -139,14 +158,36 @@ def build_local(project: Project, *, dry_run: bool = False, no_cache: bool = Fal
         started = time.monotonic()
         with log_path.open("w") as log:
             image_id = engine.build(build.request, log)
-        built.append(BuiltImage(build.variant, build.platform, build.target, image_id,
-                                build.tags, time.monotonic() - started,
-                                engine.image_size(image_id)))
+        built.append(
+            BuiltImage(
+                build.variant,
+                build.platform,
+                build.target,
+                image_id,
+                build.tags,
+                time.monotonic() - started,
+                engine.image_size(image_id),
+            )
+        )
     for image in built:
         for tag in image.tags:
             engine.tag(image.image_id, tag)
-    print(table(["variant", "platform", "target", "seconds", "size", "image", "tags"],
-                [[i.variant, i.platform, i.target, f"{i.seconds:.0f}", human_size(i.size),
-                  i.image_id.removeprefix("sha256:")[:12], "\n".join(i.tags)] for i in built],
-                title=f"built {plan.version}"))
+    print(
+        table(
+            ["variant", "platform", "target", "seconds", "size", "image", "tags"],
+            [
+                [
+                    i.variant,
+                    i.platform,
+                    i.target,
+                    f"{i.seconds:.0f}",
+                    human_size(i.size),
+                    i.image_id.removeprefix("sha256:")[:12],
+                    "\n".join(i.tags),
+                ]
+                for i in built
+            ],
+            title=f"built {plan.version}",
+        )
+    )
     return built

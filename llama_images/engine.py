@@ -12,6 +12,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tarfile
 import tempfile
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -45,8 +46,10 @@ class BuildRequest:
     no_cache: bool = False
 
     def argv(self, docker_cli: str, iidfile: Path | None = None) -> list[str]:
-        argv = [docker_cli, "build", "--progress=plain", "--file", str(self.dockerfile),
-                "--target", self.target, "--platform", self.platform]
+        argv = [docker_cli, "build", "--progress=plain", "--file", str(self.dockerfile)]
+        if self.target:
+            argv += ["--target", self.target]
+        argv += ["--platform", self.platform]
         if self.no_cache:
             argv.append("--no-cache")
         for key, value in self.build_args.items():
@@ -71,8 +74,9 @@ class Engine:
         self.docker_cli = docker_cli
 
     @classmethod
-    def connect(cls, docker_cli: str = "/usr/bin/docker", start: bool = True,
-                log_dir: Path | None = None) -> Engine:
+    def connect(
+        cls, docker_cli: str = "/usr/bin/docker", start: bool = True, log_dir: Path | None = None
+    ) -> Engine:
         """Connects to the engine, starting a local dockerd when none answers and one can be."""
         client = cls._try_client()
         if client is None and start and _dockerd_available():
@@ -104,8 +108,9 @@ class Engine:
         log_dir.mkdir(parents=True, exist_ok=True)
         log = (log_dir / "dockerd.log").open("ab")
         print(f"starting dockerd (log: {log_dir / 'dockerd.log'})", file=sys.stderr)
-        subprocess.Popen(["dockerd"], stdout=log, stderr=log, stdin=subprocess.DEVNULL,
-                         start_new_session=True)
+        subprocess.Popen(
+            ["dockerd"], stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True
+        )
 
     # images
 
@@ -143,7 +148,9 @@ class Engine:
         try:
             return self.client.images.get(ref)
         except docker.errors.ImageNotFound:
-            raise ProjectError(f"image {ref} does not exist: build it with invoke build-local") from None
+            raise ProjectError(
+                f"image {ref} does not exist: build it with invoke build-local"
+            ) from None
 
     def images_with_label(self, key: str, value: str | None = None) -> list[tuple[str, list[str]]]:
         """(image id, tags) of every image carrying a label."""
@@ -166,8 +173,14 @@ class Engine:
             iidfile = Path(tmp) / "iid"
             argv = request.argv(self.docker_cli, iidfile)
             env = {**os.environ, "DOCKER_BUILDKIT": "1"}
-            with subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                  text=True, env=env, bufsize=1) as proc:
+            with subprocess.Popen(
+                argv,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+                env=env,
+                bufsize=1,
+            ) as proc:
                 assert proc.stdout is not None
                 tail: list[str] = []
                 for line in proc.stdout:
@@ -175,8 +188,10 @@ class Engine:
                     sys.stdout.write(line)
                     tail = [*tail[-19:], line.rstrip()]
             if proc.returncode != 0:
-                reason = next((t for t in reversed(tail) if "ERROR" in t or "error" in t),
-                              tail[-1] if tail else "no output")
+                reason = next(
+                    (t for t in reversed(tail) if "ERROR" in t or "error" in t),
+                    tail[-1] if tail else "no output",
+                )
                 raise ProjectError(
                     f"build of target {request.target} from {request.dockerfile.name} "
                     f"({request.platform}) failed: {reason}"
@@ -189,12 +204,29 @@ class Engine:
         for change in changes:
             argv += ["--change", change]
         argv += ["-", ref]
-        with subprocess.Popen(["tar", "-C", str(rootfs), "-c", "."],
-                              stdout=subprocess.PIPE) as tar:
-            done = subprocess.run(argv, stdin=tar.stdout, capture_output=True, text=True,
-                                  check=False)
+        with subprocess.Popen(["tar", "-C", str(rootfs), "-c", "."], stdout=subprocess.PIPE) as tar:
+            done = subprocess.run(
+                argv, stdin=tar.stdout, capture_output=True, text=True, check=False
+            )
         if tar.returncode != 0 or done.returncode != 0:
             raise ProjectError(f"docker import of {rootfs} as {ref} failed: {done.stderr.strip()}")
+
+    def export_path(self, image: str, path: str, dest: Path) -> Path:
+        """Copies a folder out of an image (without running it) into `dest`."""
+        created = self.client.containers.create(image, command=["true"])
+        try:
+            stream, _ = created.get_archive(path)
+            with tempfile.TemporaryFile() as buffer:
+                for chunk in stream:
+                    buffer.write(chunk)
+                buffer.seek(0)
+                with tarfile.open(fileobj=buffer) as tar:
+                    tar.extractall(dest, filter="tar")
+        except docker.errors.NotFound:
+            raise ProjectError(f"{path} does not exist in {image}") from None
+        finally:
+            created.remove(force=True)
+        return dest / Path(path).name
 
     # containers
 

@@ -47,7 +47,9 @@ def commit_facts(repo: Path) -> CommitFacts:
     try:
         sha = run_git(root, "rev-parse", "--verify", "HEAD^{commit}")
     except ProjectError:
-        raise ProjectError(f"{root} has no commit yet: commit first, versions name a commit") from None
+        raise ProjectError(
+            f"{root} has no commit yet: commit first, versions name a commit"
+        ) from None
     timestamp = int(run_git(root, "show", "-s", "--format=%ct", sha))
     branch = run_git(root, "rev-parse", "--abbrev-ref", "HEAD")
     status = run_git(root, "status", "--porcelain", "--untracked-files=normal")

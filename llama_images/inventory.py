@@ -44,11 +44,15 @@ def local_images(engine: Engine) -> list[LocalImage]:
     found = []
     for image_id, tags in engine.images_with_label(project_label("variant")):
         labels = engine.image_labels(image_id)
-        found.append(LocalImage(
-            image_id=image_id, tags=tuple(tags), version=labels.get(f"{OCI}.version", ""),
-            variant=labels.get(project_label("variant"), ""),
-            target=labels.get(project_label("target"), ""),
-        ))
+        found.append(
+            LocalImage(
+                image_id=image_id,
+                tags=tuple(tags),
+                version=labels.get(f"{OCI}.version", ""),
+                variant=labels.get(project_label("variant"), ""),
+                target=labels.get(project_label("target"), ""),
+            )
+        )
     return sorted(found, key=lambda i: (i.version, i.variant, i.target))
 
 
@@ -68,16 +72,26 @@ def version_status_table(project: Project, engine: Engine | None) -> str:
     newest = releases[-1] if releases else None
     rows: list[list[str]] = [
         ["HEAD would produce", str(current), "", ""],
-        ["newest release tag", newest.tag if newest else "(none)", "",
-         "" if newest is None or newest == current else "HEAD is not released"],
+        [
+            "newest release tag",
+            newest.tag if newest else "(none)",
+            "",
+            "" if newest is None or newest == current else "HEAD is not released",
+        ],
     ]
     if engine is None:
         rows.append(["local images", "(no engine answers)", "", ""])
     else:
         for image in local_images(engine):
             stale = "" if image.version == str(current) else "stale"
-            rows.append([f"local {image.variant} {image.target}", image.version,
-                         ", ".join(image.tags) or "(untagged)", stale])
+            rows.append(
+                [
+                    f"local {image.variant} {image.target}",
+                    image.version,
+                    ", ".join(image.tags) or "(untagged)",
+                    stale,
+                ]
+            )
     return table(["what", "version", "tags", "status"], rows)
 
 

@@ -44,8 +44,14 @@ class BuildPlan:
 
     def rows(self) -> list[list[str]]:
         return [
-            [b.variant, b.platform, b.target, b.record.base_profile, b.request.build_args[
-                "RUNTIME_BASE"], "\n".join(b.tags)]
+            [
+                b.variant,
+                b.platform,
+                b.target,
+                b.record.base_profile,
+                b.request.build_args["RUNTIME_BASE"],
+                "\n".join(b.tags),
+            ]
             for b in self.builds
         ]
 
@@ -54,12 +60,15 @@ def image_repository(registry: str, repo: str) -> str:
     return f"{registry.rstrip('/')}/{repo}" if registry else repo
 
 
-def image_tags(repository: str, variant: str, target: str, version: BuildVersion,
-               platform_suffix: str = "") -> tuple[str, str]:
+def image_tags(
+    repository: str, variant: str, target: str, version: BuildVersion, platform_suffix: str = ""
+) -> tuple[str, str]:
     """The versioned tag and the moving `latest` tag of one image."""
     flavour = variant if target == "runtime" else f"{variant}-{target}"
-    return (f"{repository}:{flavour}-{version}{platform_suffix}",
-            f"{repository}:latest-{flavour}{platform_suffix}")
+    return (
+        f"{repository}:{flavour}-{version}{platform_suffix}",
+        f"{repository}:latest-{flavour}{platform_suffix}",
+    )
 
 
 def meta_path(context: Path, variant: str, platform: str) -> Path:
@@ -86,11 +95,20 @@ def make_plan(
         for platform in platforms:
             suffix = "" if len(platforms) == 1 else "-" + platform.rsplit("/", 1)[-1]
             record = ImageRecord(
-                version=version, commit=commit, variant=variant.name, platform=platform,
-                triple=triple_for(platform), description=variant.description,
-                source_url=source_url, base_profile=chosen.profile, build_base=chosen.build,
-                runtime_base=chosen.runtime, toolchain=variant.toolchain, llama_tag=pin.tag,
-                llama_commit=pin.commit, llama_build_number=pin.build_number,
+                version=version,
+                commit=commit,
+                variant=variant.name,
+                platform=platform,
+                triple=triple_for(platform),
+                description=variant.description,
+                source_url=source_url,
+                base_profile=chosen.profile,
+                build_base=chosen.build,
+                runtime_base=chosen.runtime,
+                toolchain=variant.toolchain,
+                llama_tag=pin.tag,
+                llama_commit=pin.commit,
+                llama_build_number=pin.build_number,
                 llama_source=source.origin,
             )
             build_args = {
@@ -99,15 +117,21 @@ def make_plan(
                 "LLAMA_BUILD_NUMBER": str(pin.build_number),
                 "LLAMA_BUILD_COMMIT": pin.short_commit,
                 "VERSION_JSON": meta_path(context, variant.name, platform)
-                .relative_to(context).as_posix(),
+                .relative_to(context)
+                .as_posix(),
             }
             for target in TARGETS:
                 request = BuildRequest(
-                    dockerfile=variant.dockerfile, context=context, target=target,
-                    platform=platform, build_args=build_args, labels=record.labels(target),
+                    dockerfile=variant.dockerfile,
+                    context=context,
+                    target=target,
+                    platform=platform,
+                    build_args=build_args,
+                    labels=record.labels(target),
                     no_cache=no_cache,
                 )
                 tags = image_tags(repository, variant.name, target, version, suffix)
                 builds.append(ImageBuild(variant.name, platform, target, request, tags, record))
-    return BuildPlan(version=version, commit=commit, source=source, context=context,
-                     builds=tuple(builds))
+    return BuildPlan(
+        version=version, commit=commit, source=source, context=context, builds=tuple(builds)
+    )

@@ -18,8 +18,12 @@ BASE_MODES = ("auto", "upstream", "offline")
 
 def _host_platform() -> str:
     machine = platform.machine().lower()
-    return {"x86_64": "linux/amd64", "amd64": "linux/amd64", "aarch64": "linux/arm64",
-            "arm64": "linux/arm64"}.get(machine, f"linux/{machine}")
+    return {
+        "x86_64": "linux/amd64",
+        "amd64": "linux/amd64",
+        "aarch64": "linux/arm64",
+        "arm64": "linux/arm64",
+    }.get(machine, f"linux/{machine}")
 
 
 @dataclass(frozen=True)

@@ -104,8 +104,8 @@ def _prepare_cache(cache: Path) -> Path:
     sources = cache / "sources"
     try:
         sources.mkdir(parents=True, exist_ok=True)
-        probe = tempfile.NamedTemporaryFile(dir=sources, prefix=".write-probe-")
-        probe.close()
+        with tempfile.NamedTemporaryFile(dir=sources, prefix=".write-probe-"):
+            pass
     except OSError as exc:
         raise ProjectError(
             f"cache folder {sources} is not writable ({exc.strerror}): "
@@ -119,8 +119,7 @@ def _fetch_git(spec: SourceSpec, pin: Pin, work: Path) -> tuple[Path, str]:
     head = gitinfo.clone_tag(spec.url, pin.tag, checkout, timeout=GIT_CLONE_TIMEOUT)
     if head != pin.commit:
         raise ProofFailed(
-            f"source check failed: {spec.url} tag {pin.tag} is at {head}, "
-            f"the pin says {pin.commit}"
+            f"source check failed: {spec.url} tag {pin.tag} is at {head}, the pin says {pin.commit}"
         )
     shutil.rmtree(checkout / ".git")
     return checkout, f"HEAD {head} equals the pinned commit"
@@ -129,9 +128,23 @@ def _fetch_git(spec: SourceSpec, pin: Pin, work: Path) -> tuple[Path, str]:
 def _fetch_sdist(spec: SourceSpec, pin: Pin, work: Path) -> tuple[Path, str]:
     download = work / "download"
     done = subprocess.run(
-        [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--no-binary", ":all:",
-         "--dest", str(download), f"{spec.package}=={spec.version}"],
-        capture_output=True, text=True, timeout=DOWNLOAD_TIMEOUT, check=False,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--quiet",
+            "--no-deps",
+            "--no-binary",
+            ":all:",
+            "--dest",
+            str(download),
+            f"{spec.package}=={spec.version}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=DOWNLOAD_TIMEOUT,
+        check=False,
     )
     archives = sorted(download.glob("*.tar.gz")) if download.is_dir() else []
     if done.returncode != 0 or len(archives) != 1:

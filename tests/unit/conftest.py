@@ -12,7 +12,10 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 
 def git(repo: Path, *args: str, env: dict[str, str] | None = None) -> str:
     return subprocess.run(
-        ["git", "-C", str(repo), *args], check=True, capture_output=True, text=True,
+        ["git", "-C", str(repo), *args],
+        check=True,
+        capture_output=True,
+        text=True,
         env={**os.environ, **(env or {})},
     ).stdout.strip()
 
@@ -28,8 +31,18 @@ def scratch_repo(tmp_path: Path) -> Callable[[str], Path]:
         (repo / "README").write_text("scratch\n")
         git(repo, "add", "README")
         dates = {"GIT_AUTHOR_DATE": date, "GIT_COMMITTER_DATE": date}
-        git(repo, "-c", "user.name=t", "-c", "user.email=t@example.invalid",
-            "commit", "--quiet", "-m", "one", env=dates)
+        git(
+            repo,
+            "-c",
+            "user.name=t",
+            "-c",
+            "user.email=t@example.invalid",
+            "commit",
+            "--quiet",
+            "-m",
+            "one",
+            env=dates,
+        )
         return repo
 
     return make

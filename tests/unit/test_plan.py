@@ -16,21 +16,27 @@ from llama_images.upstream import SourceTree, load_pin
 from tests.unit.conftest import REPO_ROOT
 from version import BuildVersion, CommitFacts
 
-COMMIT = CommitFacts(sha="0a1b2c3d4e5f60718293a4b5c6d7e8f901234567", timestamp=1795000000,
-                     branch="main", dirty=False)
+COMMIT = CommitFacts(
+    sha="0a1b2c3d4e5f60718293a4b5c6d7e8f901234567", timestamp=1795000000, branch="main", dirty=False
+)
 
 
 def plan_for(variants: list[str], platforms: list[str], registry: str = "") -> BuildPlan:
     catalog = load_catalog(REPO_ROOT / "base-images")
     chosen = catalog.select(variants)
-    bases = {v.name: ResolvedBases(catalog.offline.ref, catalog.offline.ref, "offline")
-             for v in chosen}
+    bases = {
+        v.name: ResolvedBases(catalog.offline.ref, catalog.offline.ref, "offline") for v in chosen
+    }
     return make_plan(
-        version=BuildVersion.parse("2611220312-0a1b2c3"), commit=COMMIT,
+        version=BuildVersion.parse("2611220312-0a1b2c3"),
+        commit=COMMIT,
         pin=load_pin(REPO_ROOT / ".devops"),
         source=SourceTree(Path("/cache/src"), "pypi-sdist llama-cpp-python==0.3.35", "sha256 ok"),
-        variants=chosen, bases=bases, platforms=platforms,
-        repository=image_repository(registry, "llama.cpp"), context=Path("/cache/ctx"),
+        variants=chosen,
+        bases=bases,
+        platforms=platforms,
+        repository=image_repository(registry, "llama.cpp"),
+        context=Path("/cache/ctx"),
         source_url="https://example.invalid/llama-images",
     )
 
@@ -40,8 +46,7 @@ def test_plan_builds_runtime_and_server_with_tags() -> None:
     assert [(b.variant, b.target) for b in plan.builds] == [("cpu", "runtime"), ("cpu", "server")]
     runtime, server = plan.builds
     assert runtime.tags == ("llama.cpp:cpu-2611220312-0a1b2c3", "llama.cpp:latest-cpu")
-    assert server.tags == ("llama.cpp:cpu-server-2611220312-0a1b2c3",
-                           "llama.cpp:latest-cpu-server")
+    assert server.tags == ("llama.cpp:cpu-server-2611220312-0a1b2c3", "llama.cpp:latest-cpu-server")
 
 
 def test_registry_prefixes_tags() -> None:

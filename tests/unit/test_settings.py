@@ -48,4 +48,6 @@ def test_unknown_flag(tmp_path: Path) -> None:
 def test_host_platform_default() -> None:
     assert Settings().platform_list[0].startswith("linux/")
     assert Settings(platforms="linux/amd64, linux/arm64").platform_list == [
-        "linux/amd64", "linux/arm64"]
+        "linux/amd64",
+        "linux/arm64",
+    ]

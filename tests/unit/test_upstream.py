@@ -45,7 +45,8 @@ def test_the_committed_pin() -> None:
     assert pin.commit == "4df29be4f4c3673f428170fda944a5b19f743bb8"
     assert [s.kind for s in pin.sources] == ["git", "pypi-sdist"]
     assert pin.sources[1].sha256 == (
-        "1139dbb54509074b70893fab8554e3b079aa9f4d312058ce4018ef0019e3de12")
+        "1139dbb54509074b70893fab8554e3b079aa9f4d312058ce4018ef0019e3de12"
+    )
 
 
 def test_verified_archive_is_extracted_once_and_reused(tmp_path: Path) -> None:
@@ -61,15 +62,21 @@ def test_verified_archive_is_extracted_once_and_reused(tmp_path: Path) -> None:
 
 def test_checksum_mismatch_stops_before_anything(tmp_path: Path) -> None:
     archive = fake_sdist(tmp_path / "pkg-1.0.tar.gz")
-    with pytest.raises(ProofFailed, match="source checksum mismatch .* the pin says 000"):
+    with pytest.raises(ProofFailed, match=r"source checksum mismatch .* the pin says 000"):
         fetch_source(archive_pin(archive, "0" * 64), tmp_path / "cache")
     assert list((tmp_path / "cache" / "sources").iterdir()) == []
 
 
 def test_unreachable_sources_are_all_named(tmp_path: Path) -> None:
-    pin = Pin(tag="b1", commit="f" * 40, build_number=1, sources=(
-        SourceSpec(kind="archive", path=str(tmp_path / "absent.tar.gz"), sha256="0" * 64),))
-    with pytest.raises(ProjectError, match="no source of llama.cpp could be fetched: .*absent"):
+    pin = Pin(
+        tag="b1",
+        commit="f" * 40,
+        build_number=1,
+        sources=(
+            SourceSpec(kind="archive", path=str(tmp_path / "absent.tar.gz"), sha256="0" * 64),
+        ),
+    )
+    with pytest.raises(ProjectError, match=r"no source of llama.cpp could be fetched: .*absent"):
         fetch_source(pin, tmp_path / "cache")
 
 
@@ -77,7 +84,7 @@ def test_unreachable_sources_are_all_named(tmp_path: Path) -> None:
 def test_unwritable_cache_non_root(tmp_path: Path) -> None:
     cache = tmp_path / "cache"
     cache.mkdir(mode=0o500)
-    with pytest.raises(ProjectError, match="is not writable"):
+    with pytest.raises(ProjectError, match=r"is not writable"):
         fetch_source(archive_pin(tmp_path / "x.tar.gz", "0" * 64), cache)
 
 
@@ -90,11 +97,11 @@ def test_unwritable_cache(tmp_path: Path) -> None:
 
 def test_local_override_must_be_a_llama_tree(tmp_path: Path) -> None:
     pin = load_pin(REPO_ROOT / ".devops")
-    with pytest.raises(ProjectError, match="is not a llama.cpp source tree"):
+    with pytest.raises(ProjectError, match=r"is not a llama.cpp source tree"):
         fetch_source(pin, tmp_path / "cache", override=str(tmp_path))
 
 
 def test_malformed_pin(tmp_path: Path) -> None:
     (tmp_path / "pin.toml").write_text('[llama_cpp]\ntag = "b2"\n')
-    with pytest.raises(ProjectError, match="upstream pin .* is malformed"):
+    with pytest.raises(ProjectError, match=r"upstream pin .* is malformed"):
         load_pin(tmp_path)

@@ -44,9 +44,19 @@ def test_not_a_git_repository(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     "text",
-    ["", "2603150430", "2603150430-ABCDEF1", "2603150430-abcdef", "26031504301-abcdef1",
-     "2613150430-abcdef1", "2603320430-abcdef1", "2603152430-abcdef1", "v2603150430-abcdef1",
-     "2603150430_abcdef1", "2603150430-abcdef1 "],
+    [
+        "",
+        "2603150430",
+        "2603150430-ABCDEF1",
+        "2603150430-abcdef",
+        "26031504301-abcdef1",
+        "2613150430-abcdef1",
+        "2603320430-abcdef1",
+        "2603152430-abcdef1",
+        "v2603150430-abcdef1",
+        "2603150430_abcdef1",
+        "2603150430-abcdef1 ",
+    ],
 )
 def test_malformed_versions_are_rejected(text: str) -> None:
     with pytest.raises(ProjectError, match="malformed version"):
@@ -62,11 +72,13 @@ def test_parse_round_trip_and_tag() -> None:
 
 
 def test_versions_order_by_time_then_hash() -> None:
-    texts = ["2612010000-fffffff", "2611302359-0000000", "2701010000-aaaaaaa",
-             "2611302359-1111111"]
+    texts = ["2612010000-fffffff", "2611302359-0000000", "2701010000-aaaaaaa", "2611302359-1111111"]
     ordered = sorted(BuildVersion.parse(t) for t in texts)
     assert [str(v) for v in ordered] == [
-        "2611302359-0000000", "2611302359-1111111", "2612010000-fffffff", "2701010000-aaaaaaa",
+        "2611302359-0000000",
+        "2611302359-1111111",
+        "2612010000-fffffff",
+        "2701010000-aaaaaaa",
     ]
 
 

@@ -1,0 +1,191 @@
+"""The server harness: runs llama-server images and talks to them over HTTP."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import socket
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+from docker.models.containers import Container
+
+from llama_images.engine import Engine
+from llama_images.errors import ProjectError
+from llama_images.metadata import OCI, project_label
+
+MODEL_MOUNT = "/models"
+HEALTHY_TIMEOUT = 180.0
+
+
+class ServerFailed(ProjectError):
+    """The server container stopped or never became healthy; the message holds the reason."""
+
+    def __init__(self, message: str, log: str) -> None:
+        super().__init__(message)
+        self.log = log
+
+
+@dataclass(frozen=True)
+class ImageUnderTest:
+    ref: str
+    variant: str
+    target: str
+    version: str
+    triple: str
+    labels: Mapping[str, str]
+
+    @property
+    def folder(self) -> str:
+        return f"/app/bin/{self.triple}/{self.variant}"
+
+    @property
+    def server_path(self) -> str:
+        return f"{self.folder}/llama-server"
+
+    @classmethod
+    def inspect(cls, engine: Engine, ref: str) -> ImageUnderTest:
+        labels = engine.image_labels(ref)
+        missing = [k for k in ("variant", "target", "triple") if project_label(k) not in labels]
+        if missing:
+            raise ProjectError(f"{ref} is not an image of this project (no {missing[0]} label)")
+        return cls(
+            ref=ref,
+            variant=labels[project_label("variant")],
+            target=labels[project_label("target")],
+            version=labels.get(f"{OCI}.version", ""),
+            triple=labels[project_label("triple")],
+            labels=labels,
+        )
+
+
+def images_for_version(engine: Engine, version: str) -> list[ImageUnderTest]:
+    """Every image this project built for a version, one per image id."""
+    found: dict[str, ImageUnderTest] = {}
+    for image_id, tags in engine.images_with_label(f"{OCI}.version", version):
+        if project_label("variant") in engine.image_labels(image_id):
+            ref = sorted(tags)[0] if tags else image_id
+            found[image_id] = ImageUnderTest.inspect(engine, ref)
+    return sorted(found.values(), key=lambda i: (i.variant, i.target, i.ref))
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@dataclass
+class RunningServer:
+    """A started server container, reachable on a free loopback port."""
+
+    engine: Engine
+    container: Container
+    host_port: int
+    started: float
+    time_to_healthy: float | None = None
+    client: httpx.Client = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.client = httpx.Client(base_url=self.base_url, timeout=120.0)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.host_port}"
+
+    def logs(self) -> str:
+        return str(self.container.logs(stdout=True, stderr=True).decode(errors="replace"))
+
+    def state(self) -> dict[str, Any]:
+        self.container.reload()
+        state: dict[str, Any] = self.container.attrs.get("State", {})
+        return state
+
+    def health(self) -> str:
+        return str(self.state().get("Health", {}).get("Status", "none"))
+
+    def wait_healthy(self, timeout: float = HEALTHY_TIMEOUT) -> float:
+        """Waits for the image's own HEALTHCHECK to report healthy; returns the seconds taken."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            state = self.state()
+            if state.get("Status") in ("exited", "dead"):
+                raise ServerFailed(
+                    f"server exited with code {state.get('ExitCode')} before it was healthy: "
+                    f"{last_error_line(self.logs())}",
+                    self.logs(),
+                )
+            status = state.get("Health", {}).get("Status")
+            if status == "healthy":
+                self.time_to_healthy = time.monotonic() - self.started
+                return self.time_to_healthy
+            if status == "unhealthy":
+                probes = state.get("Health", {}).get("Log", [])
+                detail = probes[-1].get("Output", "").strip() if probes else "no probe output"
+                raise ServerFailed(f"HEALTHCHECK reports unhealthy: {detail}", self.logs())
+            time.sleep(0.5)
+        raise ServerFailed(f"server not healthy after {timeout:.0f} s", self.logs())
+
+    def wait_exit(self, timeout: float = 120.0) -> int:
+        result = self.container.wait(timeout=timeout)
+        return int(result.get("StatusCode", -1))
+
+    def post(self, path: str, document: Mapping[str, Any]) -> dict[str, Any]:
+        response = self.client.post(path, json=document)
+        response.raise_for_status()
+        parsed: dict[str, Any] = response.json()
+        return parsed
+
+    def stream(self, path: str, document: Mapping[str, Any]) -> Iterator[tuple[float, Any]]:
+        """Server-sent events of a streamed request: (seconds since the request, data)."""
+        started = time.monotonic()
+        with self.client.stream("POST", path, json=document) as response:
+            response.raise_for_status()
+            for line in response.iter_lines():
+                if not line.startswith("data: "):
+                    continue
+                payload = line.removeprefix("data: ")
+                if payload == "[DONE]":
+                    return
+                yield time.monotonic() - started, json.loads(payload)
+
+
+def last_error_line(log: str) -> str:
+    lines = [line.strip() for line in log.splitlines() if line.strip()]
+    for line in reversed(lines):
+        lowered = line.lower()
+        if any(word in lowered for word in ("error", "failed", "unable", "no such file")):
+            return line
+    return lines[-1] if lines else "(empty log)"
+
+
+@contextlib.contextmanager
+def run_server(
+    engine: Engine,
+    image: str,
+    model_dir: Path,
+    args: Sequence[str] = (),
+    environment: Mapping[str, str] | None = None,
+    container_port: int = 8080,
+    user: str | None = None,
+) -> Iterator[RunningServer]:
+    """Starts a server with the model folder mounted read-only; always removes it."""
+    host_port = free_port()
+    options: dict[str, Any] = {
+        "command": list(args),
+        "environment": dict(environment or {}),
+        "ports": {f"{container_port}/tcp": ("127.0.0.1", host_port)},
+        "volumes": {str(model_dir): {"bind": MODEL_MOUNT, "mode": "ro"}},
+    }
+    if user is not None:
+        options["user"] = user
+    with engine.container(image, **options) as container:
+        server = RunningServer(engine, container, host_port, time.monotonic())
+        try:
+            yield server
+        finally:
+            server.client.close()

@@ -1,0 +1,133 @@
+"""Fixtures for the image tests: the engine, the images under test, the tiny model, results."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from llama_images.engine import Engine
+from llama_images.errors import ProjectError
+from llama_images.metadata import write_json_atomically
+from llama_images.project import Project
+from llama_images.report import table
+from llama_images.smoke import ImageUnderTest, images_for_version
+from llama_images.tinymodel import write_tiny_model
+from llama_images.upstream import fetch_source
+
+ROOT = Path(__file__).resolve().parents[2]
+VOCAB = Path("models") / "ggml-vocab-llama-spm.gguf"
+MODEL_NAME = "tiny-llama.gguf"
+_RESULTS: list[dict[str, Any]] = []
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("llama-images")
+    group.addoption("--image", action="append", default=[], help="image reference to test")
+    group.addoption("--variant", action="append", default=[], help="only test this variant")
+
+
+def _discover(config: pytest.Config) -> tuple[Engine, list[ImageUnderTest], Project]:
+    cached = getattr(config, "_llama_images", None)
+    if cached is not None:
+        return cached  # type: ignore[no-any-return]
+    try:
+        project = Project.open(ROOT)
+        engine = Engine.connect(project.settings.docker, log_dir=project.settings.cache_path)
+        refs: list[str] = config.getoption("--image")
+        if refs:
+            images = [ImageUnderTest.inspect(engine, ref) for ref in refs]
+        else:
+            version = str(project.version())
+            images = images_for_version(engine, version)
+            if not images:
+                raise ProjectError(
+                    f"no image built for version {version}: build one with "
+                    "`invoke build-local --variants cpu` (or pass --image REF)"
+                )
+        variants: list[str] = config.getoption("--variant")
+        if variants:
+            images = [i for i in images if i.variant in variants]
+            if not images:
+                raise ProjectError(f"no image of variant {', '.join(variants)} to test")
+    except ProjectError as exc:
+        raise pytest.UsageError(exc.message) from None
+    config._llama_images = (engine, images, project)  # type: ignore[attr-defined]
+    return engine, images, project
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    wanted = {"image": None, "runtime_image": "runtime", "server_image": "server"}
+    for fixture, target in wanted.items():
+        if fixture in metafunc.fixturenames:
+            _, images, _ = _discover(metafunc.config)
+            chosen = [i for i in images if target is None or i.target == target]
+            metafunc.parametrize(fixture, chosen, ids=[i.ref for i in chosen], scope="session")
+
+
+@pytest.fixture(scope="session")
+def engine(pytestconfig: pytest.Config) -> Engine:
+    return _discover(pytestconfig)[0]
+
+
+@pytest.fixture(scope="session")
+def project(pytestconfig: pytest.Config) -> Project:
+    return _discover(pytestconfig)[2]
+
+
+@pytest.fixture(scope="session")
+def model_dir(project: Project) -> Path:
+    """A folder holding the tiny model, made once from the pinned source's tokenizer."""
+    source = fetch_source(project.pin(), project.settings.cache_path, project.settings.source_path)
+    folder = project.settings.cache_path / "models"
+    folder.mkdir(parents=True, exist_ok=True)
+    write_tiny_model(folder / MODEL_NAME, source.path / VOCAB)
+    folder.chmod(0o755)
+    (folder / MODEL_NAME).chmod(0o644)
+    return folder
+
+
+@pytest.fixture
+def metrics(request: pytest.FixtureRequest) -> Iterator[dict[str, float]]:
+    """Figures a test reports (seconds, tokens/s); they land in the results table."""
+    figures: dict[str, float] = {}
+    yield figures
+    request.node.user_properties.append(("metrics", figures))
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    outcome = yield
+    report: pytest.TestReport = outcome.get_result()  # type: ignore[attr-defined]
+    setattr(item, f"rep_{report.when}", report)
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.when == "call" or (report.when == "setup" and report.outcome != "passed"):
+        name, _, param = report.nodeid.partition("[")
+        figures = dict(report.user_properties).get("metrics", {})
+        _RESULTS.append({
+            "check": name.rsplit("::", 1)[-1],
+            "image": param.rstrip("]") or "-",
+            "outcome": report.outcome,
+            "seconds": round(report.duration, 2),
+            "metrics": figures,
+        })
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if not _RESULTS:
+        return
+    rows = [[r["image"], r["check"], r["outcome"], f"{r['seconds']:.1f}",
+             ", ".join(f"{k}={v:.3g}" for k, v in sorted(r["metrics"].items()))]
+            for r in _RESULTS]
+    terminalreporter.write_line(
+        table(["image", "check", "result", "seconds", "figures"], rows, title="image checks"))
+    results_dir = ROOT / "results"
+    path = results_dir / f"test-images-{time.strftime('%Y%m%dT%H%M%S')}.json"
+    write_json_atomically(path, {"results": _RESULTS})
+    terminalreporter.write_line(f"results written to {path.relative_to(ROOT)}")

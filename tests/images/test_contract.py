@@ -1,0 +1,177 @@
+"""The image contract of DESIGN.md, checked on every built image."""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from elftools.elf.dynamic import DynamicSection
+from elftools.elf.elffile import ELFFile
+
+from llama_images.engine import Engine
+from llama_images.metadata import LABEL_TO_JSON, OCI, VERSION_JSON_PATH, label_text
+from llama_images.project import Project
+from llama_images.smoke import ImageUnderTest
+
+NOBODY = "65534:65534"
+_EXPORTS: dict[str, Path] = {}
+
+
+def exported_app(engine: Engine, image: ImageUnderTest, tmp_root: Path) -> Path:
+    """/app of an image, copied out once per session."""
+    if image.ref not in _EXPORTS:
+        dest = tmp_root / image.ref.replace("/", "_").replace(":", "_")
+        _EXPORTS[image.ref] = engine.export_path(image.ref, "/app", dest)
+    return _EXPORTS[image.ref]
+
+
+@pytest.fixture
+def app(engine: Engine, image: ImageUnderTest, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return exported_app(engine, image, tmp_path_factory.getbasetemp())
+
+
+def dynamic_entries(path: Path) -> dict[str, list[str]]:
+    with path.open("rb") as handle:
+        elf = ELFFile(handle)
+        found: dict[str, list[str]] = {"DT_NEEDED": [], "DT_RUNPATH": [], "DT_RPATH": []}
+        for section in elf.iter_sections():
+            if isinstance(section, DynamicSection):
+                for tag in section.iter_tags():
+                    if tag.entry.d_tag == "DT_NEEDED":
+                        found["DT_NEEDED"].append(tag.needed)
+                    elif tag.entry.d_tag == "DT_RUNPATH":
+                        found["DT_RUNPATH"].append(tag.runpath)
+                    elif tag.entry.d_tag == "DT_RPATH":
+                        found["DT_RPATH"].append(tag.rpath)
+        return found
+
+
+def elf_files(folder: Path) -> list[Path]:
+    files = []
+    for path in sorted(folder.iterdir()):
+        if path.is_file() and not path.is_symlink():
+            with path.open("rb") as handle:
+                if handle.read(4) == b"\x7fELF":
+                    files.append(path)
+    return files
+
+
+def run_in(engine: Engine, image: ImageUnderTest, script: str) -> tuple[int, str]:
+    """Runs a shell script in the image as nobody, with LD_LIBRARY_PATH unset."""
+    return engine.run(image.ref, ["-c", script], entrypoint=["/bin/sh"], user=NOBODY,
+                      environment={"LD_LIBRARY_PATH": ""})
+
+
+def test_layout(app: Path, image: ImageUnderTest) -> None:
+    folder = app / "bin" / image.triple / image.variant
+    server = folder / "llama-server"
+    assert server.is_file() and os.access(server, os.X_OK), f"{server} missing"
+    modules = sorted(p.name for p in folder.glob("libggml-cpu-*.so"))
+    assert modules, f"no CPU backend module in {folder}"
+    for name in ("libllama.so", "libggml.so", "libggml-base.so"):
+        assert list(folder.glob(name + "*")), f"{name} missing from {folder}"
+    assert (app / "version.json").is_file()
+
+
+def test_every_elf_has_runpath_origin_only(app: Path, image: ImageUnderTest) -> None:
+    folder = app / "bin" / image.triple / image.variant
+    wrong = {}
+    for path in elf_files(folder):
+        entries = dynamic_entries(path)
+        if entries["DT_RUNPATH"] != ["$ORIGIN"] or entries["DT_RPATH"]:
+            wrong[path.name] = entries["DT_RUNPATH"] + entries["DT_RPATH"]
+    assert not wrong, f"RUNPATH is not exactly $ORIGIN: {wrong}"
+
+
+def test_versioned_sonames_are_kept(app: Path, image: ImageUnderTest) -> None:
+    folder = app / "bin" / image.triple / image.variant
+    shipped = {p.name for p in folder.iterdir()}
+    missing = {}
+    for path in elf_files(folder):
+        for needed in dynamic_entries(path)["DT_NEEDED"]:
+            if needed.startswith(("libllama", "libggml", "libmtmd")) and needed not in shipped:
+                missing[path.name] = needed
+    assert not missing, f"needed sonames not shipped: {missing}"
+
+
+def test_labels_and_version_json_agree(
+    engine: Engine, app: Path, image: ImageUnderTest, project: Project
+) -> None:
+    document: dict[str, Any] = json.loads((app / "version.json").read_text())
+    labels = engine.image_labels(image.ref)
+    for label, path in LABEL_TO_JSON.items():
+        value: Any = document
+        for key in path:
+            value = value[key]
+        assert labels.get(label) == label_text(value), f"{label} vs version.json {'.'.join(path)}"
+    assert document["variant"] == image.variant
+    assert document["server"] == image.server_path
+    assert document["llama_cpp"]["tag"] == project.pin().tag
+    assert document["llama_cpp"]["commit"] == project.pin().commit
+
+
+def test_created_is_rfc3339(engine: Engine, app: Path, image: ImageUnderTest) -> None:
+    created = engine.image_labels(image.ref)[f"{OCI}.created"]
+    parsed = datetime.fromisoformat(created.replace("Z", "+00:00"))
+    assert parsed.tzinfo is not None, created
+    assert created.endswith("Z") and "T" in created, created
+    document = json.loads((app / "version.json").read_text())
+    assert int(parsed.timestamp()) == document["timestamp"]
+
+
+def test_libraries_resolve_as_non_root(engine: Engine, image: ImageUnderTest) -> None:
+    script = f"""
+        unset LD_LIBRARY_PATH
+        [ "$(id -u)" != 0 ] || {{ echo "running as root"; exit 3; }}
+        status=0
+        for f in {image.folder}/*; do
+            [ -f "$f" ] && [ ! -L "$f" ] || continue
+            head -c 4 "$f" | grep -q ELF || continue
+            out=$(ldd "$f") || {{ echo "ldd failed on $f"; status=1; continue; }}
+            if echo "$out" | grep -q 'not found'; then
+                echo "$f:"; echo "$out" | grep 'not found'; status=1
+            fi
+        done
+        exit $status
+    """
+    code, output = run_in(engine, image, script)
+    assert code == 0, f"unresolved libraries in {image.folder}:\n{output}"
+
+
+def test_relocated_folder_still_runs(engine: Engine, image: ImageUnderTest, project: Project) -> None:
+    script = f"""
+        unset LD_LIBRARY_PATH
+        cp -a {image.folder} /tmp/elsewhere
+        /tmp/elsewhere/llama-server --version 2>&1
+    """
+    code, output = run_in(engine, image, script)
+    assert code == 0, output
+    # At the pin, --version prints "build 10454, commit 4df29be"; the "b10454" form
+    # is the server's build_info (checked by the server tests).
+    assert f"build {project.pin().build_number}," in output, output
+    assert f"commit {project.pin().commit[:7]}" in output, output
+
+
+def test_version_json_is_readable_by_anyone(engine: Engine, image: ImageUnderTest) -> None:
+    code, output = run_in(engine, image, f"cat {VERSION_JSON_PATH}")
+    assert code == 0, output
+    assert json.loads(output)["variant"] == image.variant
+
+
+def test_target_configuration(engine: Engine, image: ImageUnderTest) -> None:
+    config = engine.image_config(image.ref)
+    env = dict(item.split("=", 1) for item in config.get("Env") or [])
+    if image.target == "runtime":
+        assert not config.get("Entrypoint"), "a base layer must not set an ENTRYPOINT"
+        assert "LLAMA_ARG_HOST" not in env, "a base layer must not listen on all interfaces"
+        assert not config.get("Healthcheck")
+    else:
+        assert config.get("Entrypoint") == ["/usr/local/bin/llama-server"]
+        user = config.get("User", "")
+        assert user and not user.startswith(("0", "root")), f"server runs as {user!r}"
+        assert env.get("LLAMA_ARG_HOST") == "0.0.0.0"
+        assert "LLAMA_ARG_PORT" in (config.get("Healthcheck") or {}).get("Test", [""])[-1]

@@ -1,0 +1,213 @@
+"""The `server` target: healthy through its own HEALTHCHECK, and really serving the tiny model."""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import openai
+import pytest
+
+from llama_images.engine import Engine
+from llama_images.project import Project
+from llama_images.smoke import MODEL_MOUNT, ImageUnderTest, RunningServer, ServerFailed, run_server
+from tests.images.conftest import MODEL_NAME
+
+MODEL = f"{MODEL_MOUNT}/{MODEL_NAME}"
+PARALLEL = 4
+CONTEXT = 2048
+
+
+@pytest.fixture(scope="session")
+def server(engine: Engine, server_image: ImageUnderTest, model_dir: Path) -> Iterator[RunningServer]:
+    """One server per image for the read-only checks, configured through arguments."""
+    args = ["-m", MODEL, "--parallel", str(PARALLEL), "-c", str(CONTEXT), "-n", "32"]
+    with run_server(engine, server_image.ref, model_dir, args=args) as running:
+        try:
+            running.wait_healthy()
+        except ServerFailed as exc:
+            print(exc.log)
+            raise
+        yield running
+
+
+@pytest.fixture(autouse=True)
+def server_log_on_failure(request: pytest.FixtureRequest) -> Iterator[None]:
+    yield
+    report = getattr(request.node, "rep_call", None)
+    if report is not None and report.failed and "server" in request.fixturenames:
+        running: RunningServer = request.getfixturevalue("server")
+        print(f"---- server log ({running.container.short_id}) ----\n{running.logs()}")
+
+
+def test_becomes_healthy(server: RunningServer, metrics: dict[str, float]) -> None:
+    assert server.time_to_healthy is not None
+    assert server.health() == "healthy"
+    metrics["time_to_healthy_s"] = server.time_to_healthy
+
+
+def test_runs_as_its_non_root_user(server: RunningServer) -> None:
+    top = server.container.top(ps_args="-o uid,comm")
+    uids = {int(row[0]) for row in top["Processes"] if "llama-server" in row[1]}
+    assert uids and 0 not in uids, top
+
+
+def test_health(server: RunningServer) -> None:
+    response = server.client.get("/health")
+    assert response.status_code == 200
+    assert response.json().get("status") == "ok"
+
+
+def test_build_info_names_the_pin(server: RunningServer, project: Project) -> None:
+    props = server.client.get("/props").json()
+    pin = project.pin()
+    assert props["build_info"] == f"{pin.tag}-{pin.short_commit}", props.get("build_info")
+
+
+def test_models(server: RunningServer) -> None:
+    response = server.client.get("/v1/models")
+    assert response.status_code == 200
+    ids = [entry["id"] for entry in response.json()["data"]]
+    assert any(MODEL_NAME in model_id for model_id in ids), ids
+
+
+def test_completion(server: RunningServer, metrics: dict[str, float]) -> None:
+    result = server.post("/completion", {"prompt": "Once upon a time", "n_predict": 16})
+    assert isinstance(result["content"], str)
+    assert result["tokens_predicted"] > 0
+    timings = result["timings"]
+    assert timings["predicted_n"] > 0
+    metrics["tokens_per_s"] = float(timings["predicted_per_second"])
+
+
+def test_streamed_completion_first_token(server: RunningServer, metrics: dict[str, float]) -> None:
+    events = list(server.stream("/completion", {"prompt": "Hello", "n_predict": 8, "stream": True}))
+    assert events, "no server-sent event came back"
+    assert events[-1][1].get("stop") is True
+    metrics["time_to_first_token_s"] = events[0][0]
+
+
+def openai_client(server: RunningServer) -> openai.OpenAI:
+    return openai.OpenAI(base_url=f"{server.base_url}/v1", api_key="unused", max_retries=0)
+
+
+def test_chat_completions_with_openai_client(server: RunningServer) -> None:
+    reply = openai_client(server).chat.completions.create(
+        model=MODEL_NAME, max_tokens=16,
+        messages=[{"role": "system", "content": "You are terse."},
+                  {"role": "user", "content": "Say hello."}],
+    )
+    assert reply.choices[0].message.role == "assistant"
+    assert isinstance(reply.choices[0].message.content, str)
+    assert reply.usage is not None and reply.usage.completion_tokens > 0
+
+
+def test_streamed_chat(server: RunningServer, metrics: dict[str, float]) -> None:
+    started = time.monotonic()
+    first: float | None = None
+    pieces: list[str] = []
+    stream = openai_client(server).chat.completions.create(
+        model=MODEL_NAME, max_tokens=16, stream=True,
+        messages=[{"role": "user", "content": "Count to three."}],
+    )
+    finish = None
+    for chunk in stream:
+        if not chunk.choices:
+            continue
+        delta = chunk.choices[0].delta.content
+        if delta:
+            first = first if first is not None else time.monotonic() - started
+            pieces.append(delta)
+        finish = chunk.choices[0].finish_reason or finish
+    assert pieces, "the stream carried no content"
+    assert finish in ("stop", "length")
+    assert first is not None
+    metrics["chat_first_token_s"] = first
+
+
+def test_backend_modules_loaded_from_variant_folder(
+    server: RunningServer, server_image: ImageUnderTest
+) -> None:
+    log = server.logs()
+    loaded = [line for line in log.splitlines() if "load_backend: loaded" in line]
+    assert loaded, f"no backend module was loaded:\n{log[-3000:]}"
+    assert all(f"{server_image.folder}/" in line for line in loaded), loaded
+    if server_image.variant == "cpu":
+        assert any(f"{server_image.folder}/libggml-cpu-" in line for line in loaded), loaded
+
+
+def test_concurrent_chats(server: RunningServer, metrics: dict[str, float]) -> None:
+    def one(index: int) -> float:
+        started = time.monotonic()
+        response = httpx.post(
+            f"{server.base_url}/v1/chat/completions", timeout=300,
+            json={"model": MODEL_NAME, "max_tokens": 16,
+                  "messages": [{"role": "user", "content": f"Request {index}: say hi."}]},
+        )
+        response.raise_for_status()
+        assert response.json()["choices"][0]["message"]["content"] is not None
+        return time.monotonic() - started
+
+    with ThreadPoolExecutor(max_workers=32) as pool:
+        latencies = sorted(pool.map(one, range(32)))
+    assert len(latencies) == 32
+    assert server.client.get("/health").status_code == 200
+    assert server.health() == "healthy"
+    quantiles = statistics.quantiles(latencies, n=100)
+    metrics.update({"p50_s": quantiles[49], "p95_s": quantiles[94], "max_s": latencies[-1]})
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("POST", "/completion", b'{"prompt": "unterminated'),
+        ("POST", "/v1/chat/completions", b"not json at all"),
+        ("POST", "/completion", ('{"prompt": "' + "hello " * (CONTEXT * 2) + '"}').encode()),
+        ("GET", "/no/such/endpoint", b""),
+    ],
+    ids=["malformed-json", "not-json", "prompt-longer-than-context", "unknown-endpoint"],
+)
+def test_bad_input_is_a_client_error(
+    server: RunningServer, method: str, path: str, body: bytes
+) -> None:
+    response = server.client.request(method, path, content=body,
+                                     headers={"Content-Type": "application/json"})
+    assert 400 <= response.status_code < 500, (response.status_code, response.text[:300])
+    assert server.client.get("/health").status_code == 200
+
+
+def test_configured_by_environment_only(
+    engine: Engine, server_image: ImageUnderTest, model_dir: Path, metrics: dict[str, float]
+) -> None:
+    port = 9123
+    environment = {"LLAMA_ARG_MODEL": MODEL, "LLAMA_ARG_PORT": str(port),
+                   "LLAMA_ARG_N_PARALLEL": "2"}
+    with run_server(engine, server_image.ref, model_dir, environment=environment,
+                    container_port=port) as running:
+        try:
+            metrics["time_to_healthy_s"] = running.wait_healthy()
+            props = running.client.get("/props").json()
+            assert props["total_slots"] == 2
+            completion = running.post("/completion", {"prompt": "Hi", "n_predict": 4})
+            assert completion["tokens_predicted"] > 0
+        except (AssertionError, ServerFailed):
+            print(running.logs())
+            raise
+
+
+def test_missing_model_fails_with_reason(
+    engine: Engine, server_image: ImageUnderTest, model_dir: Path
+) -> None:
+    with run_server(engine, server_image.ref, model_dir,
+                    args=["-m", f"{MODEL_MOUNT}/absent.gguf"]) as running:
+        with pytest.raises(ServerFailed) as failure:
+            running.wait_healthy(timeout=60)
+        code = running.wait_exit()
+    assert code != 0
+    assert "exited with code" in failure.value.message
+    assert "absent.gguf" in failure.value.log
+    print(f"harness reported: {failure.value.message}")
