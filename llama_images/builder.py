@@ -139,6 +139,19 @@ def describe_plan(plan: BuildPlan, docker_cli: str) -> str:
     return f"{head}\n{builds}\nengine invocations (DOCKER_BUILDKIT=1):\n{commands}"
 
 
+def tag_all(engine: Engine, built: list[BuiltImage]) -> None:
+    """Points every tag at its new image; earlier images left with no tag are removed."""
+    previous = {
+        engine.image_id(tag) for image in built for tag in image.tags if engine.image_exists(tag)
+    }
+    for image in built:
+        for tag in image.tags:
+            engine.tag(image.image_id, tag)
+    for image_id in previous - {image.image_id for image in built}:
+        if not engine.image_tags(image_id):
+            engine.remove_image(image_id)
+
+
 def build_local(
     project: Project, *, dry_run: bool = False, no_cache: bool = False
 ) -> list[BuiltImage]:
@@ -169,9 +182,7 @@ def build_local(
                 engine.image_size(image_id),
             )
         )
-    for image in built:
-        for tag in image.tags:
-            engine.tag(image.image_id, tag)
+    tag_all(engine, built)
     print(
         table(
             ["variant", "platform", "target", "seconds", "size", "image", "tags"],

@@ -141,6 +141,9 @@ class Engine:
     def image_id(self, ref: str) -> str:
         return str(self._image(ref).id)
 
+    def image_tags(self, ref: str) -> list[str]:
+        return list(self._image(ref).tags)
+
     def image_size(self, ref: str) -> int:
         return int(self._image(ref).attrs.get("Size", 0))
 

@@ -137,6 +137,7 @@ def write_json_atomically(path: Path, document: dict[str, Any]) -> None:
         with os.fdopen(fd, "w") as handle:
             json.dump(document, handle, indent=2, sort_keys=True)
             handle.write("\n")
+        os.chmod(tmp, 0o644)  # mkstemp makes it 0600; images copy the mode in
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -67,9 +67,9 @@ def images_for_version(engine: Engine, version: str) -> list[ImageUnderTest]:
     """Every image this project built for a version, one per image id."""
     found: dict[str, ImageUnderTest] = {}
     for image_id, tags in engine.images_with_label(f"{OCI}.version", version):
-        if project_label("variant") in engine.image_labels(image_id):
-            ref = sorted(tags)[0] if tags else image_id
-            found[image_id] = ImageUnderTest.inspect(engine, ref)
+        # Untagged images are leftovers of earlier builds of the same version.
+        if tags and project_label("variant") in engine.image_labels(image_id):
+            found[image_id] = ImageUnderTest.inspect(engine, sorted(tags)[0])
     return sorted(found.values(), key=lambda i: (i.variant, i.target, i.ref))
 
 
@@ -129,6 +129,18 @@ class RunningServer:
                 raise ServerFailed(f"HEALTHCHECK reports unhealthy: {detail}", self.logs())
             time.sleep(0.5)
         raise ServerFailed(f"server not healthy after {timeout:.0f} s", self.logs())
+
+    def mapped_libraries(self, pid: int = 1) -> list[str]:
+        """Paths of the shared objects a process in the container has loaded."""
+        code, output = self.container.exec_run(["cat", f"/proc/{pid}/maps"])
+        if code != 0:
+            raise ProjectError(f"cannot read /proc/{pid}/maps: {output.decode(errors='replace')}")
+        paths = {
+            line.split()[-1]
+            for line in output.decode().splitlines()
+            if line.split() and ".so" in line.split()[-1]
+        }
+        return sorted(paths)
 
     def wait_exit(self, timeout: float = 120.0) -> int:
         result = self.container.wait(timeout=timeout)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -92,11 +91,9 @@ def model_dir(project: Project) -> Path:
 
 
 @pytest.fixture
-def metrics(request: pytest.FixtureRequest) -> Iterator[dict[str, float]]:
+def metrics() -> dict[str, float]:
     """Figures a test reports (seconds, tokens/s); they land in the results table."""
-    figures: dict[str, float] = {}
-    yield figures
-    request.node.user_properties.append(("metrics", figures))
+    return {}
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -104,29 +101,42 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     outcome = yield
     report: pytest.TestReport = outcome.get_result()  # type: ignore[attr-defined]
     setattr(item, f"rep_{report.when}", report)
+    figures = getattr(item, "funcargs", {}).get("metrics")
+    if report.when == "call" and figures:
+        report.user_properties.append(("metrics", dict(figures)))
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     if report.when == "call" or (report.when == "setup" and report.outcome != "passed"):
         name, _, param = report.nodeid.partition("[")
         figures = dict(report.user_properties).get("metrics", {})
-        _RESULTS.append({
-            "check": name.rsplit("::", 1)[-1],
-            "image": param.rstrip("]") or "-",
-            "outcome": report.outcome,
-            "seconds": round(report.duration, 2),
-            "metrics": figures,
-        })
+        _RESULTS.append(
+            {
+                "check": name.rsplit("::", 1)[-1],
+                "image": param.rstrip("]") or "-",
+                "outcome": "xfailed" if hasattr(report, "wasxfail") else report.outcome,
+                "seconds": round(report.duration, 2),
+                "metrics": figures,
+            }
+        )
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
     if not _RESULTS:
         return
-    rows = [[r["image"], r["check"], r["outcome"], f"{r['seconds']:.1f}",
-             ", ".join(f"{k}={v:.3g}" for k, v in sorted(r["metrics"].items()))]
-            for r in _RESULTS]
+    rows = [
+        [
+            r["image"],
+            r["check"],
+            r["outcome"],
+            f"{r['seconds']:.1f}",
+            ", ".join(f"{k}={v:.3g}" for k, v in sorted(r["metrics"].items())),
+        ]
+        for r in _RESULTS
+    ]
     terminalreporter.write_line(
-        table(["image", "check", "result", "seconds", "figures"], rows, title="image checks"))
+        table(["image", "check", "result", "seconds", "figures"], rows, title="image checks")
+    )
     results_dir = ROOT / "results"
     path = results_dir / f"test-images-{time.strftime('%Y%m%dT%H%M%S')}.json"
     write_json_atomically(path, {"results": _RESULTS})

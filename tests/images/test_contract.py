@@ -42,11 +42,11 @@ def dynamic_entries(path: Path) -> dict[str, list[str]]:
             if isinstance(section, DynamicSection):
                 for tag in section.iter_tags():
                     if tag.entry.d_tag == "DT_NEEDED":
-                        found["DT_NEEDED"].append(tag.needed)
+                        found["DT_NEEDED"].append(str(getattr(tag, "needed", "")))
                     elif tag.entry.d_tag == "DT_RUNPATH":
-                        found["DT_RUNPATH"].append(tag.runpath)
+                        found["DT_RUNPATH"].append(str(getattr(tag, "runpath", "")))
                     elif tag.entry.d_tag == "DT_RPATH":
-                        found["DT_RPATH"].append(tag.rpath)
+                        found["DT_RPATH"].append(str(getattr(tag, "rpath", "")))
         return found
 
 
@@ -62,8 +62,13 @@ def elf_files(folder: Path) -> list[Path]:
 
 def run_in(engine: Engine, image: ImageUnderTest, script: str) -> tuple[int, str]:
     """Runs a shell script in the image as nobody, with LD_LIBRARY_PATH unset."""
-    return engine.run(image.ref, ["-c", script], entrypoint=["/bin/sh"], user=NOBODY,
-                      environment={"LD_LIBRARY_PATH": ""})
+    return engine.run(
+        image.ref,
+        ["-c", script],
+        entrypoint=["/bin/sh"],
+        user=NOBODY,
+        environment={"LD_LIBRARY_PATH": ""},
+    )
 
 
 def test_layout(app: Path, image: ImageUnderTest) -> None:
@@ -142,7 +147,9 @@ def test_libraries_resolve_as_non_root(engine: Engine, image: ImageUnderTest) ->
     assert code == 0, f"unresolved libraries in {image.folder}:\n{output}"
 
 
-def test_relocated_folder_still_runs(engine: Engine, image: ImageUnderTest, project: Project) -> None:
+def test_relocated_folder_still_runs(
+    engine: Engine, image: ImageUnderTest, project: Project
+) -> None:
     script = f"""
         unset LD_LIBRARY_PATH
         cp -a {image.folder} /tmp/elsewhere

@@ -61,13 +61,20 @@ def test_application_spawns_server_from_contract_path(
     app.write_text(APP_SCRIPT.format(model=f"{MODEL_MOUNT}/{MODEL_NAME}"))
     app.chmod(0o755)
     platform = runtime_image.labels[project_label("platform")]
-    request = BuildRequest(dockerfile=context / "Dockerfile", context=context, target="",
-                           platform=platform, build_args={"BASE": runtime_image.ref}, labels={})
+    request = BuildRequest(
+        dockerfile=context / "Dockerfile",
+        context=context,
+        target="",
+        platform=platform,
+        build_args={"BASE": runtime_image.ref},
+        labels={},
+    )
     log = io.StringIO()
     image_id = engine.build(request, log)
     try:
         code, output = engine.run(
-            image_id, [runtime_image.server_path],
+            image_id,
+            [runtime_image.server_path],
             volumes={str(model_dir): {"bind": MODEL_MOUNT, "mode": "ro"}},
         )
     finally:
