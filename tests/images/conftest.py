@@ -30,6 +30,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--variant", action="append", default=[], help="only test this variant")
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    # Fail fast, with one line, when there is nothing to test.
+    if not config.option.collectonly:
+        _discover(config)
+
+
 def _discover(config: pytest.Config) -> tuple[Engine, list[ImageUnderTest], Project]:
     cached = getattr(config, "_llama_images", None)
     if cached is not None:

@@ -44,7 +44,8 @@ for _ in $(seq 1 120); do
 done
 echo "$health"
 body='{{"prompt": "Hello", "n_predict": 4}}'
-request "$(printf 'POST /completion HTTP/1.0\\r\\nHost: localhost\\r\\nContent-Type: application/json\\r\\nContent-Length: %d\\r\\n\\r\\n%s' "${{#body}}" "$body")"
+head=$'POST /completion HTTP/1.0\\r\\nHost: localhost\\r\\nContent-Type: application/json'
+request "$(printf '%s\\r\\nContent-Length: %d\\r\\n\\r\\n%s' "$head" "${{#body}}" "$body")"
 echo
 echo "app user: $(id -u)"
 kill "$pid"
