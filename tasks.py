@@ -13,10 +13,11 @@ from invoke.context import Context
 from invoke.exceptions import Exit
 from invoke.tasks import task
 
-from llama_images import builder, inventory
+from llama_images import builder, drift, inventory
 from llama_images.engine import Engine
 from llama_images.errors import ProjectError
 from llama_images.project import Project
+from llama_images.upstream import fetch_source
 
 ROOT = Path(__file__).resolve().parent
 F = TypeVar("F", bound=Callable[..., Any])
@@ -115,3 +116,30 @@ def test_local_images(
     done = subprocess.run(argv, cwd=ROOT, check=False)
     if done.returncode != 0:
         raise Exit(code=done.returncode)
+
+
+@task(
+    name="diff-upstream",
+    help={
+        "upstream": "a llama.cpp tree to compare with (default: the pinned source)",
+        "update": "record the upstream facts of that tree (after a reviewed pin bump)",
+    },
+)
+@shows_errors
+def diff_upstream(c: Context, upstream: str | None = None, update: bool = False) -> None:
+    """Compare upstream's .devops/ recipes with the recorded facts and our Dockerfiles."""
+    project = open_project()
+    pin = project.pin()
+    if upstream:
+        tree = Path(upstream).expanduser().resolve()
+    else:
+        tree = fetch_source(pin, project.settings.cache_path, project.settings.source_path).path
+    if update:
+        path = drift.record(project.devops, drift.upstream_facts(tree), pin.tag, pin.commit)
+        print(f"recorded upstream facts of {tree} in {path.relative_to(project.root)}")
+        return
+    report = drift.diff_upstream(project.catalog(), project.devops, tree,
+                                 project.base_images / "scripts" / "compile.sh")
+    print(drift.render(report))
+    if report.drifted:
+        raise Exit(code=1)

@@ -9,15 +9,15 @@ ARG RUNTIME_BASE=docker.io/ubuntu:24.04
 FROM ${BUILD_BASE} AS build
 ARG TARGETARCH
 COPY base-images/scripts/ /usr/local/lib/llama-base-images/
-RUN --mount=type=cache,id=lbi-apt-archives,target=/var/cache/apt,sharing=locked \
-    --mount=type=cache,id=lbi-apt-lists,target=/var/lib/apt/lists,sharing=locked \
+RUN --mount=type=cache,id=llama-images-apt-archives,target=/var/cache/apt,sharing=locked \
+    --mount=type=cache,id=llama-images-apt-lists,target=/var/lib/apt/lists,sharing=locked \
     /usr/local/lib/llama-base-images/apt-install.sh \
         gcc-14 g++-14 build-essential git cmake libssl-dev ccache binutils
 ENV CC=gcc-14 CXX=g++-14 CCACHE_DIR=/root/.cache/ccache
 COPY llama.cpp/ /src/llama.cpp/
 ARG LLAMA_BUILD_NUMBER
 ARG LLAMA_BUILD_COMMIT
-RUN --mount=type=cache,id=lbi-ccache-cpu,target=/root/.cache/ccache \
+RUN --mount=type=cache,id=llama-images-ccache,target=/root/.cache/ccache \
     case "$TARGETARCH" in amd64|arm64) ;; *) echo "unsupported architecture: $TARGETARCH" >&2; exit 1;; esac && \
     /usr/local/lib/llama-base-images/compile.sh /src/llama.cpp /src/build \
         -DGGML_NATIVE=OFF \
@@ -25,12 +25,12 @@ RUN --mount=type=cache,id=lbi-ccache-cpu,target=/root/.cache/ccache \
         -DGGML_BACKEND_DL=ON \
         -DGGML_CPU_ALL_VARIANTS=ON
 RUN /usr/local/lib/llama-base-images/package.sh /src/build/bin \
-        "/out/app/bin/$(/usr/local/lib/llama-base-images/triple.sh "$TARGETARCH")/cpu"
+        "/out/app/bin/$(/usr/local/lib/llama-base-images/triple.sh "$TARGETARCH")" cpu
 
 FROM ${RUNTIME_BASE} AS runtime
 COPY base-images/scripts/apt-install.sh /usr/local/lib/llama-base-images/
-RUN --mount=type=cache,id=lbi-apt-archives,target=/var/cache/apt,sharing=locked \
-    --mount=type=cache,id=lbi-apt-lists,target=/var/lib/apt/lists,sharing=locked \
+RUN --mount=type=cache,id=llama-images-apt-archives,target=/var/cache/apt,sharing=locked \
+    --mount=type=cache,id=llama-images-apt-lists,target=/var/lib/apt/lists,sharing=locked \
     /usr/local/lib/llama-base-images/apt-install.sh libgomp1 libssl3t64
 COPY --from=build /out/app/ /app/
 ARG VERSION_JSON
@@ -41,8 +41,8 @@ ARG TARGETARCH
 ARG LLAMA_UID=10001
 ARG LLAMA_GID=10001
 COPY base-images/scripts/ /usr/local/lib/llama-base-images/
-RUN --mount=type=cache,id=lbi-apt-archives,target=/var/cache/apt,sharing=locked \
-    --mount=type=cache,id=lbi-apt-lists,target=/var/lib/apt/lists,sharing=locked \
+RUN --mount=type=cache,id=llama-images-apt-archives,target=/var/cache/apt,sharing=locked \
+    --mount=type=cache,id=llama-images-apt-lists,target=/var/lib/apt/lists,sharing=locked \
     /usr/local/lib/llama-base-images/apt-install.sh curl ca-certificates && \
     /usr/local/lib/llama-base-images/server-setup.sh "$TARGETARCH" cpu "$LLAMA_UID" "$LLAMA_GID"
 ENV LLAMA_ARG_HOST=0.0.0.0 LLAMA_ARG_PORT=8080

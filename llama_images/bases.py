@@ -68,6 +68,12 @@ class BaseResolver:
                 f"upstream bases of {variant.name} ({variant.bases.build}) cannot be pulled: "
                 "check registry access or set LLAMA_IMAGES_BASE_MODE=auto"
             )
+        if not variant.offline.supported:
+            raise ProjectError(
+                f"variant {variant.name} needs its vendor's base images "
+                f"({variant.bases.build}), which no registry serves here; "
+                "the offline Debian base has no toolkit for it"
+            )
         ref = self.ensure_offline_base()
         return ResolvedBases(ref, ref, "offline")
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from llama_images.errors import ProjectError
@@ -33,6 +33,34 @@ class OfflineBase:
 
 
 @dataclass(frozen=True)
+class Smoke:
+    """How the image tests run a variant: extra environment, arguments, the device to expect."""
+
+    environment: dict[str, str] = field(default_factory=dict)
+    args: tuple[str, ...] = ()
+    device_log: str = ""
+    # "nvidia-gpu": the image only runs on a host with an NVIDIA GPU and driver.
+    requires: str = ""
+
+
+@dataclass(frozen=True)
+class Toolkit:
+    """The accelerator toolkit a variant is built with; its version comes from a build arg."""
+
+    name: str = ""
+    version_arg: str = ""
+
+
+@dataclass(frozen=True)
+class OfflineProfile:
+    """How a variant builds on the debootstrapped Debian base, if it can."""
+
+    supported: bool = False
+    build_args: dict[str, str] = field(default_factory=dict)
+    toolkit_version: str = ""
+
+
+@dataclass(frozen=True)
 class Variant:
     name: str
     dockerfile: Path
@@ -42,6 +70,18 @@ class Variant:
     toolchain: str
     backend_modules: tuple[str, ...]
     bases: Bases
+    smoke: Smoke = field(default_factory=Smoke)
+    # CMake flags our Dockerfile sets on purpose that upstream's recipe does not.
+    extra_cmake_flags: tuple[str, ...] = ()
+    build_args: dict[str, str] = field(default_factory=dict)
+    # Sonames only a GPU host's driver provides: allowed to be missing in the image.
+    driver_libraries: tuple[str, ...] = ()
+    toolkit: Toolkit = field(default_factory=Toolkit)
+    offline: OfflineProfile = field(default_factory=OfflineProfile)
+
+    @property
+    def is_gpu(self) -> bool:
+        return self.name != "cpu"
 
 
 @dataclass(frozen=True)
@@ -94,6 +134,21 @@ def load_catalog(base_images: Path) -> Catalog:
                 toolchain=entry["toolchain"],
                 backend_modules=tuple(entry["backend_modules"]),
                 bases=Bases(build=entry["bases"]["build"], runtime=entry["bases"]["runtime"]),
+                smoke=Smoke(
+                    environment=dict(entry.get("smoke", {}).get("environment", {})),
+                    args=tuple(entry.get("smoke", {}).get("args", ())),
+                    device_log=entry.get("smoke", {}).get("device_log", ""),
+                    requires=entry.get("smoke", {}).get("requires", ""),
+                ),
+                extra_cmake_flags=tuple(entry.get("extra_cmake_flags", ())),
+                build_args=dict(entry.get("build_args", {})),
+                driver_libraries=tuple(entry.get("driver_libraries", ())),
+                toolkit=Toolkit(**entry.get("toolkit", {})),
+                offline=OfflineProfile(
+                    supported=bool(entry.get("offline", {}).get("supported", False)),
+                    build_args=dict(entry.get("offline", {}).get("build_args", {})),
+                    toolkit_version=entry.get("offline", {}).get("toolkit_version", ""),
+                ),
             )
             for name, entry in data["variants"].items()
         }
@@ -105,3 +160,20 @@ def load_catalog(base_images: Path) -> Catalog:
         for platform in variant.platforms:
             triple_for(platform)
     return Catalog(root=base_images, offline=offline, variants=variants)
+
+
+def toolkit_version(variant: Variant, profile: str) -> str:
+    """The toolkit version a variant is built with under a base profile ('' if none)."""
+    if not variant.toolkit.name:
+        return ""
+    if profile == "offline":
+        return variant.offline.toolkit_version
+    arg = variant.toolkit.version_arg
+    if arg in variant.build_args:
+        return variant.build_args[arg]
+    from llama_images.dockerfile import parse_dockerfile
+
+    default = parse_dockerfile(variant.dockerfile).global_args.get(arg)
+    if not default:
+        raise ProjectError(f"{variant.dockerfile.name} has no default for ARG {arg}")
+    return default

@@ -22,6 +22,7 @@ from typing import IO, Any
 
 import docker
 import docker.errors
+import docker.types
 from docker.models.containers import Container
 
 from llama_images.errors import ProjectError
@@ -60,6 +61,14 @@ class BuildRequest:
             argv += ["--iidfile", str(iidfile)]
         argv.append(str(self.context))
         return argv
+
+
+def device_options(requirement: str) -> dict[str, Any]:
+    """Container options that hand a container the devices a variant needs."""
+    if requirement == "nvidia-gpu":
+        request = docker.types.DeviceRequest(count=-1, capabilities=[["gpu"]])
+        return {"device_requests": [request]}
+    return {}
 
 
 def _dockerd_available() -> bool:

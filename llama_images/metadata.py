@@ -22,6 +22,21 @@ LICENSE = "MIT"
 VERSION_JSON_PATH = "/app/version.json"
 
 
+# The oldest host driver each CUDA major version runs on without the
+# datacenter forward-compatibility package.
+CUDA_MIN_DRIVER = {12: 525, 13: 580}
+
+
+def min_driver(toolkit: str, version: str) -> str:
+    """The minimum host driver a toolkit version needs ('' when it needs none)."""
+    if toolkit != "cuda" or not version:
+        return ""
+    major = int(version.split(".")[0])
+    if major not in CUDA_MIN_DRIVER:
+        raise ValueError(f"no known minimum driver for CUDA {version}")
+    return str(CUDA_MIN_DRIVER[major])
+
+
 def project_label(name: str) -> str:
     return f"{LABEL_NAMESPACE}.{name}"
 
@@ -41,6 +56,8 @@ class ImageRecord:
     build_base: str
     runtime_base: str
     toolchain: str
+    toolkit_name: str
+    toolkit_version: str
     llama_tag: str
     llama_commit: str
     llama_build_number: int
@@ -64,7 +81,12 @@ class ImageRecord:
                 "build": self.build_base,
                 "runtime": self.runtime_base,
             },
-            "toolkit": {"compiler": self.toolchain},
+            "toolkit": {
+                "compiler": self.toolchain,
+                "name": self.toolkit_name,
+                "version": self.toolkit_version,
+                "min_driver": min_driver(self.toolkit_name, self.toolkit_version),
+            },
             "llama_cpp": {
                 "tag": self.llama_tag,
                 "commit": self.llama_commit,
@@ -94,6 +116,11 @@ class ImageRecord:
             project_label("dirty"): str(self.commit.dirty).lower(),
             project_label("base-profile"): self.base_profile,
             project_label("toolkit.compiler"): self.toolchain,
+            project_label("toolkit.name"): self.toolkit_name,
+            project_label("toolkit.version"): self.toolkit_version,
+            project_label("toolkit.min-driver"): min_driver(
+                self.toolkit_name, self.toolkit_version
+            ),
             project_label("llama-cpp.tag"): self.llama_tag,
             project_label("llama-cpp.commit"): self.llama_commit,
             project_label("llama-cpp.build-number"): str(self.llama_build_number),
@@ -115,6 +142,9 @@ LABEL_TO_JSON: dict[str, tuple[str, ...]] = {
     project_label("dirty"): ("dirty",),
     project_label("base-profile"): ("base", "profile"),
     project_label("toolkit.compiler"): ("toolkit", "compiler"),
+    project_label("toolkit.name"): ("toolkit", "name"),
+    project_label("toolkit.version"): ("toolkit", "version"),
+    project_label("toolkit.min-driver"): ("toolkit", "min_driver"),
     project_label("llama-cpp.tag"): ("llama_cpp", "tag"),
     project_label("llama-cpp.commit"): ("llama_cpp", "commit"),
     project_label("llama-cpp.build-number"): ("llama_cpp", "build_number"),

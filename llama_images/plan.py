@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from llama_images.bases import ResolvedBases
-from llama_images.catalog import Variant, triple_for
+from llama_images.catalog import Variant, toolkit_version, triple_for
 from llama_images.engine import BuildRequest
 from llama_images.metadata import ImageRecord
 from llama_images.upstream import Pin, SourceTree
@@ -106,12 +106,17 @@ def make_plan(
                 build_base=chosen.build,
                 runtime_base=chosen.runtime,
                 toolchain=variant.toolchain,
+                toolkit_name=variant.toolkit.name,
+                toolkit_version=toolkit_version(variant, chosen.profile),
                 llama_tag=pin.tag,
                 llama_commit=pin.commit,
                 llama_build_number=pin.build_number,
                 llama_source=source.origin,
             )
             build_args = {
+                **variant.build_args,
+                **(variant.offline.build_args if chosen.profile == "offline" else {}),
+                "VARIANT": variant.name,
                 "BUILD_BASE": chosen.build,
                 "RUNTIME_BASE": chosen.runtime,
                 "LLAMA_BUILD_NUMBER": str(pin.build_number),
@@ -120,6 +125,8 @@ def make_plan(
                 .relative_to(context)
                 .as_posix(),
             }
+            if variant.driver_libraries:
+                build_args["DRIVER_LIBRARIES"] = " ".join(variant.driver_libraries)
             for target in TARGETS:
                 request = BuildRequest(
                     dockerfile=variant.dockerfile,

@@ -15,6 +15,7 @@ import httpx
 from docker.models.containers import Container
 
 from llama_images.engine import Engine
+from llama_images.engine import device_options as engine_device_options
 from llama_images.errors import ProjectError
 from llama_images.metadata import OCI, project_label
 
@@ -71,6 +72,17 @@ def images_for_version(engine: Engine, version: str) -> list[ImageUnderTest]:
         if tags and project_label("variant") in engine.image_labels(image_id):
             found[image_id] = ImageUnderTest.inspect(engine, sorted(tags)[0])
     return sorted(found.values(), key=lambda i: (i.variant, i.target, i.ref))
+
+
+def host_can_run(requirement: str) -> str:
+    """'' when this host meets a variant's requirement, else why not."""
+    if not requirement:
+        return ""
+    if requirement == "nvidia-gpu":
+        if not Path("/dev/nvidiactl").exists():
+            return "needs an NVIDIA GPU and driver, which this host lacks"
+        return ""
+    return f"unknown requirement {requirement!r}"
 
 
 def free_port() -> int:
@@ -184,6 +196,7 @@ def run_server(
     environment: Mapping[str, str] | None = None,
     container_port: int = 8080,
     user: str | None = None,
+    requires: str = "",
 ) -> Iterator[RunningServer]:
     """Starts a server with the model folder mounted read-only; always removes it."""
     host_port = free_port()
@@ -195,6 +208,7 @@ def run_server(
     }
     if user is not None:
         options["user"] = user
+    options.update(engine_device_options(requires))
     with engine.container(image, **options) as container:
         server = RunningServer(engine, container, host_port, time.monotonic())
         try:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from llama_images.catalog import Catalog
 from llama_images.engine import Engine
 from llama_images.errors import ProjectError
 from llama_images.metadata import write_json_atomically
@@ -66,11 +67,16 @@ def _discover(config: pytest.Config) -> tuple[Engine, list[ImageUnderTest], Proj
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    wanted = {"image": None, "runtime_image": "runtime", "server_image": "server"}
-    for fixture, target in wanted.items():
+    wanted: dict[str, Callable[[ImageUnderTest], bool]] = {
+        "image": lambda i: True,
+        "runtime_image": lambda i: i.target == "runtime",
+        "server_image": lambda i: i.target == "server",
+        "gpu_image": lambda i: i.variant != "cpu",
+    }
+    for fixture, keep in wanted.items():
         if fixture in metafunc.fixturenames:
             _, images, _ = _discover(metafunc.config)
-            chosen = [i for i in images if target is None or i.target == target]
+            chosen = [i for i in images if keep(i)]
             metafunc.parametrize(fixture, chosen, ids=[i.ref for i in chosen], scope="session")
 
 
@@ -82,6 +88,11 @@ def engine(pytestconfig: pytest.Config) -> Engine:
 @pytest.fixture(scope="session")
 def project(pytestconfig: pytest.Config) -> Project:
     return _discover(pytestconfig)[2]
+
+
+@pytest.fixture(scope="session")
+def catalog(project: Project) -> Catalog:
+    return project.catalog()
 
 
 @pytest.fixture(scope="session")

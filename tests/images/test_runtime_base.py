@@ -5,9 +5,12 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
-from llama_images.engine import BuildRequest, Engine
+import pytest
+
+from llama_images.catalog import Catalog
+from llama_images.engine import BuildRequest, Engine, device_options
 from llama_images.metadata import project_label
-from llama_images.smoke import MODEL_MOUNT, ImageUnderTest
+from llama_images.smoke import MODEL_MOUNT, ImageUnderTest, host_can_run
 from tests.images.conftest import MODEL_NAME
 
 DOWNSTREAM_DOCKERFILE = """\
@@ -53,8 +56,16 @@ kill "$pid"
 
 
 def test_application_spawns_server_from_contract_path(
-    engine: Engine, runtime_image: ImageUnderTest, model_dir: Path, tmp_path: Path
+    engine: Engine,
+    runtime_image: ImageUnderTest,
+    model_dir: Path,
+    tmp_path: Path,
+    catalog: Catalog,
 ) -> None:
+    requires = catalog.variants[runtime_image.variant].smoke.requires
+    reason = host_can_run(requires)
+    if reason:
+        pytest.skip(f"{runtime_image.ref} {reason}; a host that has it runs this check")
     context = tmp_path / "downstream"
     context.mkdir()
     (context / "Dockerfile").write_text(DOWNSTREAM_DOCKERFILE)
@@ -77,6 +88,7 @@ def test_application_spawns_server_from_contract_path(
             image_id,
             [runtime_image.server_path],
             volumes={str(model_dir): {"bind": MODEL_MOUNT, "mode": "ro"}},
+            **device_options(requires),
         )
     finally:
         engine.remove_image(image_id)

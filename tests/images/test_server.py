@@ -12,9 +12,17 @@ import httpx
 import openai
 import pytest
 
+from llama_images.catalog import Catalog, Smoke
 from llama_images.engine import Engine
 from llama_images.project import Project
-from llama_images.smoke import MODEL_MOUNT, ImageUnderTest, RunningServer, ServerFailed, run_server
+from llama_images.smoke import (
+    MODEL_MOUNT,
+    ImageUnderTest,
+    RunningServer,
+    ServerFailed,
+    host_can_run,
+    run_server,
+)
 from tests.images.conftest import MODEL_NAME
 
 MODEL = f"{MODEL_MOUNT}/{MODEL_NAME}"
@@ -23,12 +31,29 @@ CONTEXT = 2048
 
 
 @pytest.fixture(scope="session")
+def smoke(catalog: Catalog, server_image: ImageUnderTest) -> Smoke:
+    """How this variant is run here; skipped where the host lacks its device."""
+    smoke = catalog.variants[server_image.variant].smoke
+    reason = host_can_run(smoke.requires)
+    if reason:
+        pytest.skip(f"{server_image.ref} {reason}; a host that has it runs this check")
+    return smoke
+
+
+@pytest.fixture(scope="session")
 def server(
-    engine: Engine, server_image: ImageUnderTest, model_dir: Path
+    engine: Engine, server_image: ImageUnderTest, model_dir: Path, smoke: Smoke
 ) -> Iterator[RunningServer]:
     """One server per image for the read-only checks, configured through arguments."""
-    args = ["-m", MODEL, "--parallel", str(PARALLEL), "-c", str(CONTEXT), "-n", "32"]
-    with run_server(engine, server_image.ref, model_dir, args=args) as running:
+    args = ["-m", MODEL, "--parallel", str(PARALLEL), "-c", str(CONTEXT), "-n", "32", *smoke.args]
+    with run_server(
+        engine,
+        server_image.ref,
+        model_dir,
+        args=args,
+        environment=smoke.environment,
+        requires=smoke.requires,
+    ) as running:
         try:
             running.wait_healthy()
         except ServerFailed as exc:
@@ -137,7 +162,7 @@ def test_streamed_chat(server: RunningServer, metrics: dict[str, float]) -> None
 
 
 def test_backend_modules_loaded_from_variant_folder(
-    server: RunningServer, server_image: ImageUnderTest
+    server: RunningServer, server_image: ImageUnderTest, catalog: Catalog
 ) -> None:
     # At the pin, llama-server does not log which backend modules it loaded, so
     # the running process's memory map is the evidence.
@@ -146,10 +171,22 @@ def test_backend_modules_loaded_from_variant_folder(
     assert ggml, f"no ggml library is mapped: {mapped}"
     outside = [path for path in ggml if not path.startswith(f"{server_image.folder}/")]
     assert not outside, f"ggml libraries loaded from outside the variant folder: {outside}"
-    if server_image.variant == "cpu":
-        cpu = [path for path in ggml if "/libggml-cpu-" in path]
-        assert len(cpu) == 1, f"expected exactly one CPU backend variant, got {cpu}"
-        print(f"CPU backend chosen for this processor: {cpu[0].rsplit('/', 1)[-1]}")
+    cpu = [path for path in ggml if "/libggml-cpu-" in path]
+    assert len(cpu) == 1, f"expected exactly one CPU backend variant, got {cpu}"
+    print(f"CPU backend chosen for this processor: {cpu[0].rsplit('/', 1)[-1]}")
+    for module in catalog.variants[server_image.variant].backend_modules:
+        assert any(f"/{module}" in path for path in ggml), f"{module} not loaded: {ggml}"
+
+
+def test_model_offloaded_to_the_device(server: RunningServer, smoke: Smoke) -> None:
+    if not smoke.device_log:
+        pytest.skip("this variant runs on the CPU: there is no device to offload to")
+    log = server.logs()
+    assert smoke.device_log in log, f"no {smoke.device_log} device in the log:\n{log[-3000:]}"
+    offloaded = [line for line in log.splitlines() if "offloaded" in line and "layers" in line]
+    assert offloaded, f"no layer offload reported:\n{log[-3000:]}"
+    done, _, total = offloaded[-1].split("offloaded")[1].split()[0].partition("/")
+    assert done == total, offloaded[-1]
 
 
 def test_concurrent_chats(server: RunningServer, metrics: dict[str, float]) -> None:
@@ -217,16 +254,26 @@ def test_malformed_json_is_refused_and_survived(server: RunningServer, body: byt
 
 
 def test_configured_by_environment_only(
-    engine: Engine, server_image: ImageUnderTest, model_dir: Path, metrics: dict[str, float]
+    engine: Engine,
+    server_image: ImageUnderTest,
+    model_dir: Path,
+    smoke: Smoke,
+    metrics: dict[str, float],
 ) -> None:
     port = 9123
     environment = {
         "LLAMA_ARG_MODEL": MODEL,
         "LLAMA_ARG_PORT": str(port),
         "LLAMA_ARG_N_PARALLEL": "2",
+        **smoke.environment,
     }
     with run_server(
-        engine, server_image.ref, model_dir, environment=environment, container_port=port
+        engine,
+        server_image.ref,
+        model_dir,
+        environment=environment,
+        container_port=port,
+        requires=smoke.requires,
     ) as running:
         try:
             metrics["time_to_healthy_s"] = running.wait_healthy()
@@ -240,10 +287,14 @@ def test_configured_by_environment_only(
 
 
 def test_missing_model_fails_with_reason(
-    engine: Engine, server_image: ImageUnderTest, model_dir: Path
+    engine: Engine, server_image: ImageUnderTest, model_dir: Path, smoke: Smoke
 ) -> None:
     with run_server(
-        engine, server_image.ref, model_dir, args=["-m", f"{MODEL_MOUNT}/absent.gguf"]
+        engine,
+        server_image.ref,
+        model_dir,
+        args=["-m", f"{MODEL_MOUNT}/absent.gguf"],
+        requires=smoke.requires,
     ) as running:
         with pytest.raises(ServerFailed) as failure:
             running.wait_healthy(timeout=60)

@@ -1,0 +1,57 @@
+# llama-server with the Vulkan backend, derived from upstream's .devops/vulkan.Dockerfile.
+# Build context (staged by `invoke build-local`):
+#   llama.cpp/                  the pinned, verified llama.cpp source
+#   base-images/scripts/        the scripts every variant shares
+#   meta/<variant>/<platform>/version.json rendered by the build plan
+ARG BUILD_BASE=docker.io/ubuntu:26.04
+ARG RUNTIME_BASE=docker.io/ubuntu:26.04
+
+FROM ${BUILD_BASE} AS build
+ARG TARGETARCH
+COPY base-images/scripts/ /usr/local/lib/llama-base-images/
+RUN --mount=type=cache,id=llama-images-apt-archives,target=/var/cache/apt,sharing=locked \
+    --mount=type=cache,id=llama-images-apt-lists,target=/var/lib/apt/lists,sharing=locked \
+    /usr/local/lib/llama-base-images/apt-install.sh \
+        build-essential git cmake libssl-dev ccache binutils \
+        libvulkan-dev glslc spirv-headers
+ENV CCACHE_DIR=/root/.cache/ccache
+COPY llama.cpp/ /src/llama.cpp/
+ARG LLAMA_BUILD_NUMBER
+ARG LLAMA_BUILD_COMMIT
+RUN --mount=type=cache,id=llama-images-ccache,target=/root/.cache/ccache \
+    /usr/local/lib/llama-base-images/compile.sh /src/llama.cpp /src/build \
+        -DGGML_NATIVE=OFF \
+        -DGGML_VULKAN=ON \
+        -DLLAMA_BUILD_TESTS=OFF \
+        -DGGML_BACKEND_DL=ON \
+        -DGGML_CPU_ALL_VARIANTS=ON
+RUN /usr/local/lib/llama-base-images/package.sh /src/build/bin \
+        "/out/app/bin/$(/usr/local/lib/llama-base-images/triple.sh "$TARGETARCH")" vulkan
+
+FROM ${RUNTIME_BASE} AS runtime
+COPY base-images/scripts/apt-install.sh /usr/local/lib/llama-base-images/
+# The Vulkan loader and Mesa's drivers (lavapipe included, which runs on the CPU).
+RUN --mount=type=cache,id=llama-images-apt-archives,target=/var/cache/apt,sharing=locked \
+    --mount=type=cache,id=llama-images-apt-lists,target=/var/lib/apt/lists,sharing=locked \
+    /usr/local/lib/llama-base-images/apt-install.sh \
+        libgomp1 libssl3t64 libvulkan1 mesa-vulkan-drivers
+COPY --from=build /out/app/ /app/
+ARG VERSION_JSON
+COPY ${VERSION_JSON} /app/version.json
+
+FROM runtime AS server
+ARG TARGETARCH
+ARG LLAMA_UID=10001
+ARG LLAMA_GID=10001
+COPY base-images/scripts/ /usr/local/lib/llama-base-images/
+RUN --mount=type=cache,id=llama-images-apt-archives,target=/var/cache/apt,sharing=locked \
+    --mount=type=cache,id=llama-images-apt-lists,target=/var/lib/apt/lists,sharing=locked \
+    /usr/local/lib/llama-base-images/apt-install.sh curl ca-certificates && \
+    /usr/local/lib/llama-base-images/server-setup.sh "$TARGETARCH" vulkan "$LLAMA_UID" "$LLAMA_GID"
+ENV LLAMA_ARG_HOST=0.0.0.0 LLAMA_ARG_PORT=8080
+USER ${LLAMA_UID}:${LLAMA_GID}
+WORKDIR /home/llama
+EXPOSE 8080
+HEALTHCHECK --interval=5s --timeout=3s --start-period=60s --retries=3 \
+    CMD curl -fsS -o /dev/null "http://127.0.0.1:${LLAMA_ARG_PORT:-8080}/health" || exit 1
+ENTRYPOINT ["/usr/local/bin/llama-server"]

@@ -1,0 +1,182 @@
+"""Static checks of every variant's Dockerfile, and of the Dockerfile reader itself."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from llama_images.bases import ResolvedBases
+from llama_images.catalog import load_catalog, toolkit_version
+from llama_images.dockerfile import check_dockerfile, parse_dockerfile
+from llama_images.errors import ProjectError
+from llama_images.metadata import min_driver, project_label
+from llama_images.plan import image_repository, make_plan
+from llama_images.upstream import SourceTree, load_pin
+from tests.unit.conftest import REPO_ROOT
+from version import BuildVersion, CommitFacts
+
+CATALOG = load_catalog(REPO_ROOT / "base-images")
+VARIANTS = sorted(CATALOG.variants)
+
+
+@pytest.mark.parametrize("name", VARIANTS)
+def test_dockerfile_passes_static_checks(name: str) -> None:
+    dockerfile = parse_dockerfile(CATALOG.variants[name].dockerfile)
+    assert check_dockerfile(dockerfile) == []
+    assert dockerfile.stage_names()[-2:] == ["runtime", "server"]
+    assert "build" in dockerfile.stage_names()
+
+
+@pytest.mark.parametrize("name", VARIANTS)
+def test_dockerfile_builds_a_backend_with_upstream_core_flags(name: str) -> None:
+    flags = parse_dockerfile(CATALOG.variants[name].dockerfile).cmake_flags()
+    assert flags.get("GGML_BACKEND_DL") == "ON"
+    assert flags.get("LLAMA_BUILD_TESTS") == "OFF"
+
+
+@pytest.mark.parametrize("name", VARIANTS)
+def test_dockerfile_keeps_the_repository_rules(name: str) -> None:
+    text = CATALOG.variants[name].dockerfile.read_text()
+    assert "|| true" not in text
+    assert "# syntax=" not in text
+    assert "ffmpeg" not in text
+    assert "--mount=type=cache,id=llama-images-ccache" in text
+    server = parse_dockerfile(CATALOG.variants[name].dockerfile).stage("server")
+    keywords = [i.keyword for i in server.instructions]
+    assert {"USER", "HEALTHCHECK", "ENTRYPOINT"} <= set(keywords)
+
+
+@pytest.mark.parametrize("name", VARIANTS)
+def test_plan_renders_for_every_variant_and_profile(name: str) -> None:
+    variant = CATALOG.variants[name]
+    profiles = ["upstream"] + (["offline"] if variant.offline.supported else [])
+    for profile in profiles:
+        bases = (
+            ResolvedBases(variant.bases.build, variant.bases.runtime, profile)
+            if profile == "upstream"
+            else ResolvedBases(CATALOG.offline.ref, CATALOG.offline.ref, profile)
+        )
+        plan = make_plan(
+            version=BuildVersion.parse("2611220312-0a1b2c3"),
+            commit=CommitFacts(sha="0a1b2c3" + "0" * 33, timestamp=0, branch="main", dirty=False),
+            pin=load_pin(REPO_ROOT / ".devops"),
+            source=SourceTree(Path("/src"), "test", "test"),
+            variants=[variant],
+            bases={name: bases},
+            platforms=[variant.platforms[0]],
+            repository=image_repository("", "llama.cpp"),
+            context=Path("/ctx"),
+            source_url="x",
+        )
+        runtime = plan.builds[0]
+        assert runtime.request.build_args["VARIANT"] == name
+        labels = runtime.request.labels
+        assert labels[project_label("variant")] == name
+        assert labels[project_label("toolkit.version")] == toolkit_version(variant, profile)
+
+
+def test_cuda_labels_name_toolkit_and_driver() -> None:
+    assert toolkit_version(CATALOG.variants["cuda"], "upstream") == "12.8.1"
+    assert toolkit_version(CATALOG.variants["cuda"], "offline") == "12.4.1"
+    assert toolkit_version(CATALOG.variants["cuda13"], "upstream") == "13.3.0"
+    assert min_driver("cuda", "12.4.1") == "525"
+    assert min_driver("cuda", "13.3.0") == "580"
+    assert min_driver("", "") == ""
+
+
+def write(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
+
+
+def test_arg_used_in_a_later_stage_without_redeclaring_it(tmp_path: Path) -> None:
+    dockerfile = parse_dockerfile(
+        write(
+            tmp_path / "x.Dockerfile",
+            """\
+ARG BASE=debian:trixie
+ARG APP_VERSION=N/A
+FROM ${BASE} AS build
+ARG APP_VERSION
+RUN echo "$APP_VERSION"
+FROM ${BASE} AS final
+LABEL org.opencontainers.image.version=$APP_VERSION
+RUN echo "$APP_VERSION $TARGETARCH $HOME"
+""",
+        )
+    )
+    problems = check_dockerfile(dockerfile)
+    assert any(":7: LABEL uses $APP_VERSION" in p for p in problems), problems
+    assert any(":8: RUN uses $APP_VERSION" in p for p in problems), problems
+    assert any(":8: RUN uses $TARGETARCH" in p for p in problems), problems
+    assert not any("$HOME" in p for p in problems), problems
+
+
+def test_copy_from_a_stage_that_does_not_exist(tmp_path: Path) -> None:
+    dockerfile = parse_dockerfile(
+        write(
+            tmp_path / "x.Dockerfile",
+            """\
+FROM debian:trixie AS build
+RUN true
+FROM debian:trixie
+COPY --from=biuld /out /app
+COPY --from=build /out /app
+COPY --from=docker.io/library/busybox:1 /bin/busybox /bin/
+""",
+        )
+    )
+    assert check_dockerfile(dockerfile) == [
+        "x.Dockerfile:4: COPY --from=biuld names no earlier stage"
+    ]
+
+
+def test_env_of_a_parent_stage_is_inherited(tmp_path: Path) -> None:
+    dockerfile = parse_dockerfile(
+        write(
+            tmp_path / "x.Dockerfile",
+            """\
+FROM debian:trixie AS base
+ENV TOOL_HOME=/opt/tool
+FROM base AS child
+WORKDIR ${TOOL_HOME}
+""",
+        )
+    )
+    assert check_dockerfile(dockerfile) == []
+
+
+def test_reader_facts(tmp_path: Path) -> None:
+    dockerfile = parse_dockerfile(
+        write(
+            tmp_path / "x.Dockerfile",
+            """\
+ARG UBUNTU_VERSION=24.04
+ARG IMAGE=docker.io/ubuntu:${UBUNTU_VERSION}
+# a comment
+FROM ${IMAGE} AS build
+ARG ARCH=default
+RUN apt-get update && \\
+    apt-get install -y gcc-14 cmake \\
+    # comments inside continuations are dropped
+    libssl-dev && \\
+    cmake -B build -DGGML_NATIVE=OFF -DGGML_CUDA=ON "-DX=${ARCH}";
+FROM ${IMAGE} AS base
+RUN apt-get install -y libgomp1 curl
+""",
+        )
+    )
+    assert dockerfile.resolved_bases() == {
+        "build": "docker.io/ubuntu:24.04",
+        "base": "docker.io/ubuntu:24.04",
+    }
+    assert dockerfile.cmake_flags() == {"GGML_NATIVE": "OFF", "GGML_CUDA": "ON", "X": "${ARCH}"}
+    assert dockerfile.packages("build") == {"gcc-14", "cmake", "libssl-dev"}
+    assert dockerfile.packages("base") == {"libgomp1", "curl"}
+    assert dockerfile.stage("build").args() == {"ARCH": "default"}
+
+
+def test_not_a_dockerfile(tmp_path: Path) -> None:
+    with pytest.raises(ProjectError, match="before the first FROM"):
+        parse_dockerfile(write(tmp_path / "x.Dockerfile", "RUN true\n"))
