@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import shutil
 import sys
 import time
@@ -31,6 +32,19 @@ class BuiltImage:
     tags: tuple[str, ...]
     seconds: float
     size: int
+    ccache: str  # "hits/calls (rate)" of the compile step, "cached" when it did not run
+
+
+_CCACHE_HITS = re.compile(r"Hits:\s+(\d+)\s*/\s*(\d+)")
+
+
+def ccache_summary(log: str) -> str:
+    """The compile step's ccache hit rate, from the statistics compile.sh prints."""
+    found = _CCACHE_HITS.findall(log)
+    if not found:
+        return "cached"
+    hits, calls = (int(n) for n in found[0])
+    return f"{hits}/{calls} ({100 * hits / calls:.0f}%)" if calls else "0/0"
 
 
 def check_platforms(variants: list[Variant], platforms: list[str]) -> None:
@@ -180,18 +194,20 @@ def build_local(
                 build.tags,
                 time.monotonic() - started,
                 engine.image_size(image_id),
+                ccache_summary(log_path.read_text()),
             )
         )
     tag_all(engine, built)
     print(
         table(
-            ["variant", "platform", "target", "seconds", "size", "image", "tags"],
+            ["variant", "platform", "target", "seconds", "ccache hits", "size", "image", "tags"],
             [
                 [
                     i.variant,
                     i.platform,
                     i.target,
                     f"{i.seconds:.0f}",
+                    i.ccache,
                     human_size(i.size),
                     i.image_id.removeprefix("sha256:")[:12],
                     "\n".join(i.tags),

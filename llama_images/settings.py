@@ -32,7 +32,7 @@ class Settings:
 
     repo: str = "llama.cpp"
     registry: str = ""
-    variants: str = "cpu"
+    variants: str = "cpu,vulkan"  # the variants a machine with no GPU builds and runs
     platforms: str = ""  # empty: the host's platform
     base_mode: str = "auto"
     cache_dir: str = "~/.cache/llama-images"

@@ -103,3 +103,11 @@ def test_unsupported_platform() -> None:
     catalog = load_catalog(REPO_ROOT / "base-images")
     with pytest.raises(ProjectError, match="is not built for linux/s390x"):
         check_platforms(catalog.select(["cpu"]), ["linux/s390x"])
+
+
+def test_ccache_summary_reads_compile_statistics() -> None:
+    from llama_images.builder import ccache_summary
+
+    log = "#11 16.53 Cacheable calls:    510 / 510 (100.0%)\n#11 16.53   Hits:   51 / 510 (10%)\n"
+    assert ccache_summary(log) == "51/510 (10%)"
+    assert ccache_summary("#11 CACHED\n") == "cached"

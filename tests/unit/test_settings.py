@@ -12,7 +12,7 @@ def test_defaults(tmp_path: Path) -> None:
     settings = load_settings(tmp_path, environ={})
     assert settings == Settings()
     assert settings.repo == "llama.cpp"
-    assert settings.variant_list == ["cpu"]
+    assert settings.variant_list == ["cpu", "vulkan"]
 
 
 def test_precedence_defaults_env_file_environment_flags(tmp_path: Path) -> None:
