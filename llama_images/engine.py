@@ -88,7 +88,8 @@ class Engine:
     ) -> Engine:
         """Connects to the engine, starting a local dockerd when none answers and one can be."""
         client = cls._try_client()
-        if client is None and start and _dockerd_available():
+        # An engine named by DOCKER_HOST is the user's to run; only a local default is started.
+        if client is None and start and "DOCKER_HOST" not in os.environ and _dockerd_available():
             cls._start_dockerd(log_dir or Path(tempfile.gettempdir()))
             deadline = time.monotonic() + ENGINE_START_TIMEOUT
             while client is None and time.monotonic() < deadline:
