@@ -13,7 +13,7 @@ from invoke.context import Context
 from invoke.exceptions import Exit
 from invoke.tasks import task
 
-from llama_images import builder, drift, inventory
+from llama_images import builder, drift, inventory, release
 from llama_images.engine import Engine
 from llama_images.errors import ProjectError
 from llama_images.project import Project
@@ -138,8 +138,18 @@ def diff_upstream(c: Context, upstream: str | None = None, update: bool = False)
         path = drift.record(project.devops, drift.upstream_facts(tree), pin.tag, pin.commit)
         print(f"recorded upstream facts of {tree} in {path.relative_to(project.root)}")
         return
-    report = drift.diff_upstream(project.catalog(), project.devops, tree,
-                                 project.base_images / "scripts" / "compile.sh")
+    report = drift.diff_upstream(
+        project.catalog(), project.devops, tree, project.base_images / "scripts" / "compile.sh"
+    )
     print(drift.render(report))
     if report.drifted:
         raise Exit(code=1)
+
+
+@task(name="release-base-images", help={"dry-run": "check everything, show what would happen"})
+@shows_errors
+def release_base_images(c: Context, dry_run: bool = False) -> None:
+    """Tag HEAD as a release (base-images/v<version>) and push the tag, after every check."""
+    plan = release.release(open_project(), dry_run=dry_run)
+    prefix = "would run" if dry_run else "done"
+    print("\n".join(f"{prefix}: {step}" for step in plan.steps()))

@@ -92,3 +92,30 @@ def tags_matching(repo: Path, pattern: str) -> list[str]:
     """Local tags matching a glob pattern."""
     listed = run_git(repo, "tag", "--list", pattern)
     return [line for line in listed.splitlines() if line]
+
+
+def remote_branch_head(repo: Path, remote: str, branch: str) -> str | None:
+    """The commit a remote's branch points at (asks the remote), or None if it has none."""
+    listed = run_git(repo, "ls-remote", "--heads", remote, f"refs/heads/{branch}")
+    return listed.split()[0] if listed else None
+
+
+def remote_has_tag(repo: Path, remote: str, tag: str) -> bool:
+    return bool(run_git(repo, "ls-remote", "--tags", remote, f"refs/tags/{tag}"))
+
+
+def local_has_tag(repo: Path, tag: str) -> bool:
+    return bool(run_git(repo, "tag", "--list", tag))
+
+
+def create_annotated_tag(repo: Path, tag: str, message: str) -> None:
+    run_git(repo, "tag", "--annotate", tag, "--message", message)
+
+
+def delete_local_tag(repo: Path, tag: str) -> None:
+    run_git(repo, "tag", "--delete", tag)
+
+
+def push_tag(repo: Path, remote: str, tag: str) -> None:
+    # Pushing the exact ref, never with --force: an existing remote tag is never moved.
+    run_git(repo, "push", "--quiet", remote, f"refs/tags/{tag}:refs/tags/{tag}")
