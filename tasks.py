@@ -13,7 +13,7 @@ from invoke.context import Context
 from invoke.exceptions import Exit
 from invoke.tasks import task
 
-from llama_images import builder, drift, inventory, release
+from llama_images import builder, drift, inventory, publish, release
 from llama_images.engine import Engine
 from llama_images.errors import ProjectError
 from llama_images.project import Project
@@ -153,3 +153,22 @@ def release_base_images(c: Context, dry_run: bool = False) -> None:
     plan = release.release(open_project(), dry_run=dry_run)
     prefix = "would run" if dry_run else "done"
     print("\n".join(f"{prefix}: {step}" for step in plan.steps()))
+
+
+@task(
+    name="publish-images",
+    help={
+        "variants": "comma-separated variants (default: LLAMA_IMAGES_VARIANTS)",
+        "registry": "registry host to publish to (default: LLAMA_IMAGES_REGISTRY)",
+        "dry-run": "show what would be pushed",
+    },
+)
+@shows_errors
+def publish_images(
+    c: Context, variants: str | None = None, registry: str | None = None, dry_run: bool = False
+) -> None:
+    """Push HEAD's images per platform, merge them into manifest lists, smoke-test, move latest."""
+    project = open_project(variants=variants, registry=registry)
+    results = publish.publish(project, dry_run=dry_run)
+    for result in results:
+        print(f"{result.status}: {result.tag} ({result.list_digest}) -> {result.latest}")

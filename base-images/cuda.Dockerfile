@@ -58,6 +58,8 @@ RUN --mount=type=cache,id=llama-images-apt-archives,target=/var/cache/apt,sharin
     --mount=type=cache,id=llama-images-apt-lists,target=/var/lib/apt/lists,sharing=locked \
     /usr/local/lib/llama-base-images/apt-install.sh libgomp1 libssl3t64 ${TOOLKIT_RUNTIME_PACKAGES}
 COPY --from=build /out/app/ /app/
+# NVIDIA's bases set an ENTRYPOINT of their own; a base layer sets none.
+ENTRYPOINT []
 ARG VERSION_JSON
 COPY ${VERSION_JSON} /app/version.json
 

@@ -137,7 +137,8 @@ def packages_in(text: str) -> set[str]:
     for command in re.split(r"&&|;|\n", text):
         words = command.replace("\\", " ").split()
         for i, word in enumerate(words):
-            if word in ("install", "apt-install.sh") or word.endswith("/apt-install.sh"):
+            script = word.rsplit("/", 1)[-1]
+            if word == "install" or script in ("apt-install.sh", "yum-install.sh"):
                 tool = words[i - 1] if i else ""
                 if word == "install" and tool not in ("apt-get", "apt", "yum", "dnf"):
                     continue

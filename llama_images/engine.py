@@ -176,6 +176,29 @@ class Engine:
         if not self.client.api.tag(image_id, repository, tag, force=True):
             raise ProjectError(f"engine refused to tag {image_id} as {ref}")
 
+    def push(self, ref: str) -> str:
+        """Pushes a tag to its registry; returns the manifest digest the registry stored."""
+        repository, _, tag = ref.rpartition(":")
+        digest = ""
+        try:
+            for chunk in self.client.images.push(repository, tag, stream=True, decode=True):
+                if "error" in chunk:
+                    raise ProjectError(f"push of {ref} failed: {chunk['error']}")
+                digest = chunk.get("aux", {}).get("Digest", digest)
+        except docker.errors.APIError as exc:
+            raise ProjectError(f"push of {ref} failed: {exc.explanation}") from None
+        if not digest:
+            raise ProjectError(f"push of {ref} reported no digest")
+        return str(digest)
+
+    def pull(self, ref: str) -> str:
+        """Pulls an image (a tag or repo@digest); returns the local image id."""
+        try:
+            image = self.client.images.pull(ref)
+        except docker.errors.APIError as exc:
+            raise ProjectError(f"pull of {ref} failed: {exc.explanation}") from None
+        return str(image.id)
+
     def remove_image(self, ref: str) -> None:
         with contextlib.suppress(docker.errors.ImageNotFound):
             self.client.images.remove(ref, force=True, noprune=False)
@@ -211,9 +234,13 @@ class Engine:
                 )
             return iidfile.read_text().strip()
 
-    def import_rootfs(self, rootfs: Path, ref: str, changes: Sequence[str]) -> None:
+    def import_rootfs(
+        self, rootfs: Path, ref: str, changes: Sequence[str], platform: str = ""
+    ) -> None:
         """Imports a root file system folder as an image."""
         argv = [self.docker_cli, "import"]
+        if platform:
+            argv += ["--platform", platform]
         for change in changes:
             argv += ["--change", change]
         argv += ["-", ref]

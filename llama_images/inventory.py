@@ -38,6 +38,7 @@ class LocalImage:
     version: str
     variant: str
     target: str
+    platform: str
 
 
 def local_images(engine: Engine) -> list[LocalImage]:
@@ -51,6 +52,7 @@ def local_images(engine: Engine) -> list[LocalImage]:
                 version=labels.get(f"{OCI}.version", ""),
                 variant=labels.get(project_label("variant"), ""),
                 target=labels.get(project_label("target"), ""),
+                platform=labels.get(project_label("platform"), ""),
             )
         )
     return sorted(found, key=lambda i: (i.version, i.variant, i.target))

@@ -1,0 +1,195 @@
+"""`publish-images`: push per platform by digest, merge into a manifest list, smoke-test the
+published list, and only then move `latest-*`. A `release.json` records what happened."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from llama_images.engine import Engine
+from llama_images.errors import ProjectError
+from llama_images.inventory import local_images
+from llama_images.metadata import VERSION_JSON_PATH, write_json_atomically
+from llama_images.plan import image_repository, image_tags
+from llama_images.project import Project
+from llama_images.registry import PlatformManifest, Registry, split_reference
+from llama_images.report import table
+from version import BuildVersion
+
+# A check of one published image (pulled by digest); raises ProjectError on failure.
+SmokeCheck = Callable[[Engine, str, "ImageGroup"], None]
+
+
+@dataclass(frozen=True)
+class ImageGroup:
+    """The local images of one variant and target, one per platform."""
+
+    variant: str
+    target: str
+    images: dict[str, str]  # platform -> local image reference
+
+
+@dataclass
+class GroupResult:
+    variant: str
+    target: str
+    status: str = "pending"
+    tag: str = ""
+    latest: str = ""
+    list_digest: str = ""
+    platforms: dict[str, str] = field(default_factory=dict)  # platform -> digest
+    error: str = ""
+
+
+def groups_for_version(engine: Engine, version: str, variants: list[str]) -> list[ImageGroup]:
+    grouped: dict[tuple[str, str], dict[str, str]] = {}
+    for image in local_images(engine):
+        if image.version == version and image.variant in variants and image.tags:
+            grouped.setdefault((image.variant, image.target), {})[image.platform] = image.tags[0]
+    missing = [v for v in variants if not any(key[0] == v for key in grouped)]
+    if missing:
+        raise ProjectError(
+            f"no local image of {', '.join(missing)} for version {version}: "
+            f"run invoke build-local --variants {','.join(missing)} first"
+        )
+    return [ImageGroup(v, t, images) for (v, t), images in sorted(grouped.items())]
+
+
+def version_check(engine: Engine, ref: str, group: ImageGroup, version: str) -> None:
+    """The published image carries version.json of this version and runs llama-server."""
+    code, output = engine.run(ref, ["-c", f"cat {VERSION_JSON_PATH}"], entrypoint=["/bin/sh"])
+    if code != 0:
+        raise ProjectError(f"{ref}: {VERSION_JSON_PATH} unreadable: {output.strip()[-200:]}")
+    document = json.loads(output)
+    if document.get("version") != version or document.get("variant") != group.variant:
+        raise ProjectError(
+            f"{ref}: version.json names {document.get('version')} "
+            f"{document.get('variant')}, expected {version} {group.variant}"
+        )
+    server = document["server"]
+    code, output = engine.run(
+        ref, ["-c", f"{server} --version 2>&1"], entrypoint=["/bin/sh"], user="65534:65534"
+    )
+    if code != 0:
+        raise ProjectError(f"{ref}: {server} --version failed: {output.strip()[-200:]}")
+
+
+def publish_groups(
+    engine: Engine,
+    registry: Registry,
+    repository: str,
+    version: BuildVersion,
+    groups: list[ImageGroup],
+    smoke: SmokeCheck | None = None,
+    results: list[GroupResult] | None = None,
+) -> list[GroupResult]:
+    """Publishes each group; a failure stops there, leaving its `latest` tag untouched.
+
+    Results are appended to `results` as they happen, so a caller keeps them on failure.
+    """
+    _, name, _ = split_reference(f"{repository}:probe")
+    results = [] if results is None else results
+    for group in groups:
+        versioned, latest = image_tags(repository, group.variant, group.target, version)
+        result = GroupResult(group.variant, group.target, tag=versioned, latest=latest)
+        results.append(result)
+        step = "push"
+        platform = ""
+        try:
+            manifests = []
+            for platform, local in sorted(group.images.items()):
+                arch = platform.split("/")[1]
+                staging = f"{versioned}-{arch}"
+                engine.tag(local, staging)
+                digest = engine.push(staging)
+                found = registry.manifest(name, digest)
+                if found is None:
+                    raise ProjectError(f"registry lost {staging} ({digest}) right after the push")
+                manifests.append(PlatformManifest(found[0], platform))
+                result.platforms[platform] = digest
+            step, platform = "manifest list", ""
+            result.list_digest = registry.put_manifest_list(
+                name, versioned.rpartition(":")[2], manifests
+            )
+            step = "smoke test"
+            pinned = f"{repository}@{result.list_digest}"
+            engine.pull(pinned)
+            version_check(engine, pinned, group, str(version))
+            if smoke is not None:
+                smoke(engine, pinned, group)
+            step = "latest"
+            registry.copy_tag(name, versioned.rpartition(":")[2], latest.rpartition(":")[2])
+            result.status = "published"
+        except ProjectError as exc:
+            where = f" ({platform})" if platform else ""
+            result.status = "failed"
+            result.error = f"{step}{where}: {exc.message}"
+            raise ProjectError(
+                f"publishing {group.variant} {group.target} failed at {step}{where}: "
+                f"{exc.message}; {latest} was not moved"
+            ) from None
+    return results
+
+
+def write_release_record(
+    path: Path, version: BuildVersion, commit: str, results: list[GroupResult]
+) -> None:
+    document: dict[str, Any] = {
+        "version": str(version),
+        "tag": version.tag,
+        "commit": commit,
+        "variants": {},
+    }
+    for r in results:
+        document["variants"].setdefault(r.variant, {})[r.target] = {
+            "status": r.status,
+            "tag": r.tag,
+            "latest": r.latest,
+            "manifest_list": r.list_digest,
+            "platforms": r.platforms,
+            "error": r.error,
+        }
+    write_json_atomically(path, document)
+
+
+def publish(project: Project, *, dry_run: bool) -> list[GroupResult]:
+    settings = project.settings
+    if not settings.registry:
+        raise ProjectError("no registry to publish to: set LLAMA_IMAGES_REGISTRY or --registry")
+    version = project.version()
+    repository = image_repository(settings.registry, settings.repo)
+    engine = Engine.connect(settings.docker, log_dir=settings.cache_path)
+    groups = groups_for_version(engine, str(version), settings.variant_list)
+    if dry_run:
+        print(
+            table(
+                ["variant", "target", "platforms", "tags"],
+                [
+                    [
+                        g.variant,
+                        g.target,
+                        ", ".join(sorted(g.images)),
+                        "\n".join(image_tags(repository, g.variant, g.target, version)),
+                    ]
+                    for g in groups
+                ],
+                title=f"would publish {version}",
+            )
+        )
+        return []
+    registry = Registry(split_reference(f"{repository}:probe")[0])
+    registry.ping()
+    results: list[GroupResult] = []
+    record = Path(settings.results_dir) / f"release-{version}.json"
+    if not record.is_absolute():
+        record = project.root / record
+    try:
+        publish_groups(engine, registry, repository, version, groups, results=results)
+    finally:
+        write_release_record(record, version, project.commit().sha, results)
+        print(f"release record: {record}", file=sys.stderr)
+    return results
