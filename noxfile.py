@@ -14,10 +14,11 @@ CODE = ["llama_images", "tests", "version.py", "tasks.py", "noxfile.py"]
 
 @nox.session(python=PYTHON)
 def lint(session: nox.Session) -> None:
-    """Check style and common mistakes with ruff."""
+    """Check style and common mistakes with ruff, and the CI workflow with actionlint."""
     session.install("-e", ".[lint]")
     session.run("ruff", "check", *CODE)
     session.run("ruff", "format", "--check", *CODE)
+    session.run("actionlint", ".github/workflows/base-images.yml")
 
 
 @nox.session(python=PYTHON)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from collections.abc import Callable
@@ -13,7 +14,7 @@ from invoke.context import Context
 from invoke.exceptions import Exit
 from invoke.tasks import task
 
-from llama_images import builder, drift, inventory, publish, release
+from llama_images import builder, ci, drift, inventory, publish, release
 from llama_images.engine import Engine
 from llama_images.errors import ProjectError
 from llama_images.project import Project
@@ -160,15 +161,60 @@ def release_base_images(c: Context, dry_run: bool = False) -> None:
     help={
         "variants": "comma-separated variants (default: LLAMA_IMAGES_VARIANTS)",
         "registry": "registry host to publish to (default: LLAMA_IMAGES_REGISTRY)",
+        "platforms": "comma-separated platforms (default: the host's)",
+        "mode": "all (default); push: only push this host's platforms; "
+        "merge: merge what was pushed, smoke-test, move latest",
         "dry-run": "show what would be pushed",
     },
 )
 @shows_errors
 def publish_images(
-    c: Context, variants: str | None = None, registry: str | None = None, dry_run: bool = False
+    c: Context,
+    variants: str | None = None,
+    registry: str | None = None,
+    platforms: str | None = None,
+    mode: str = "all",
+    dry_run: bool = False,
 ) -> None:
     """Push HEAD's images per platform, merge them into manifest lists, smoke-test, move latest."""
-    project = open_project(variants=variants, registry=registry)
-    results = publish.publish(project, dry_run=dry_run)
+    project = open_project(variants=variants, registry=registry, platforms=platforms)
+    results = publish.publish(project, dry_run=dry_run, mode=mode)
     for result in results:
         print(f"{result.status}: {result.tag} ({result.list_digest}) -> {result.latest}")
+
+
+@task(name="ci-matrix")
+@shows_errors
+def ci_matrix(c: Context) -> None:
+    """Print the CI job matrix (variant x platform) generated from the catalog, as JSON."""
+    print(json.dumps(ci.job_matrix(open_project().catalog())))
+
+
+@task(
+    name="bake-file",
+    help={
+        "variants": "comma-separated variants (default: LLAMA_IMAGES_VARIANTS)",
+        "platforms": "comma-separated platforms (default: the host's)",
+        "output": "where to write it (default: docker-bake.json)",
+        "cache": "registry repository for the BuildKit cache chain (optional)",
+        "parent": "parent commit, for the cache chain",
+        "branch": "release branch, for the cache chain",
+    },
+)
+@shows_errors
+def bake_file(
+    c: Context,
+    variants: str | None = None,
+    platforms: str | None = None,
+    output: str = "docker-bake.json",
+    cache: str = "",
+    parent: str = "",
+    branch: str = "main",
+) -> None:
+    """Write a buildx bake definition with the same targets as build-local's plan."""
+    project = open_project(variants=variants, platforms=platforms, base_mode="upstream")
+    plan, _ = builder.prepare_plan(project, dry_run=True, use_engine=False)
+    builder.stage_context(project, plan, local_source=bool(project.settings.source_path))
+    definition = ci.bake_definition(plan, cache, parent, branch)
+    Path(output).write_text(json.dumps(definition, indent=2) + "\n")
+    print(f"wrote {output}: {len(definition['target'])} targets")

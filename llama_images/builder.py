@@ -81,8 +81,9 @@ def stage_context(project: Project, plan: BuildPlan, local_source: bool) -> None
 
 
 def prepare_plan(
-    project: Project, *, dry_run: bool, no_cache: bool = False
+    project: Project, *, dry_run: bool, no_cache: bool = False, use_engine: bool = True
 ) -> tuple[BuildPlan, Engine | None]:
+    """The plan; with `use_engine` False (dry runs only) bases follow the mode, unprobed."""
     settings = project.settings
     commit = project.commit()
     version = project.version()
@@ -92,7 +93,9 @@ def prepare_plan(
     check_platforms(variants, platforms)
     pin = project.pin()
     engine: Engine | None
-    if dry_run:
+    if dry_run and not use_engine:
+        engine = None
+    elif dry_run:
         try:
             engine = Engine.connect(settings.docker, start=False)
         except ProjectError:

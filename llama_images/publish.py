@@ -14,12 +14,13 @@ from llama_images.engine import Engine
 from llama_images.errors import ProjectError
 from llama_images.inventory import local_images
 from llama_images.metadata import VERSION_JSON_PATH, write_json_atomically
-from llama_images.plan import image_repository, image_tags
+from llama_images.plan import TARGETS, image_repository, image_tags
 from llama_images.project import Project
 from llama_images.registry import PlatformManifest, Registry, split_reference
 from llama_images.report import table
 from version import BuildVersion
 
+PUBLISH_MODES = ("all", "push", "merge")
 # A check of one published image (pulled by digest); raises ProjectError on failure.
 SmokeCheck = Callable[[Engine, str, "ImageGroup"], None]
 
@@ -86,11 +87,17 @@ def publish_groups(
     groups: list[ImageGroup],
     smoke: SmokeCheck | None = None,
     results: list[GroupResult] | None = None,
+    mode: str = "all",
 ) -> list[GroupResult]:
     """Publishes each group; a failure stops there, leaving its `latest` tag untouched.
 
-    Results are appended to `results` as they happen, so a caller keeps them on failure.
+    mode "push" only pushes each platform (a CI job per platform does that); "merge"
+    finds the platforms already pushed, then merges, smoke-tests and moves `latest`;
+    "all" does both. Results are appended to `results` as they happen, so a caller
+    keeps them on failure.
     """
+    if mode not in PUBLISH_MODES:
+        raise ProjectError(f"unknown publish mode {mode!r}: choose one of {PUBLISH_MODES}")
     _, name, _ = split_reference(f"{repository}:probe")
     results = [] if results is None else results
     for group in groups:
@@ -104,13 +111,18 @@ def publish_groups(
             for platform, local in sorted(group.images.items()):
                 arch = platform.split("/")[1]
                 staging = f"{versioned}-{arch}"
-                engine.tag(local, staging)
-                digest = engine.push(staging)
-                found = registry.manifest(name, digest)
+                if mode == "merge":
+                    found = registry.manifest(name, staging.rpartition(":")[2])
+                else:
+                    engine.tag(local, staging)
+                    found = registry.manifest(name, engine.push(staging))
                 if found is None:
-                    raise ProjectError(f"registry lost {staging} ({digest}) right after the push")
+                    raise ProjectError(f"{staging} is not in the registry: push it first")
                 manifests.append(PlatformManifest(found[0], platform))
-                result.platforms[platform] = digest
+                result.platforms[platform] = found[0].digest
+            if mode == "push":
+                result.status = "pushed"
+                continue
             step, platform = "manifest list", ""
             result.list_digest = registry.put_manifest_list(
                 name, versioned.rpartition(":")[2], manifests
@@ -156,14 +168,23 @@ def write_release_record(
     write_json_atomically(path, document)
 
 
-def publish(project: Project, *, dry_run: bool) -> list[GroupResult]:
+def publish(project: Project, *, dry_run: bool, mode: str = "all") -> list[GroupResult]:
     settings = project.settings
     if not settings.registry:
         raise ProjectError("no registry to publish to: set LLAMA_IMAGES_REGISTRY or --registry")
     version = project.version()
     repository = image_repository(settings.registry, settings.repo)
     engine = Engine.connect(settings.docker, log_dir=settings.cache_path)
-    groups = groups_for_version(engine, str(version), settings.variant_list)
+    if mode == "merge":
+        # The platforms were pushed by other jobs: merge what the catalog promises.
+        catalog = project.catalog()
+        groups = [
+            ImageGroup(v.name, target, {p: "" for p in settings.platform_list})
+            for v in catalog.select(settings.variant_list)
+            for target in TARGETS
+        ]
+    else:
+        groups = groups_for_version(engine, str(version), settings.variant_list)
     if dry_run:
         print(
             table(
@@ -188,7 +209,7 @@ def publish(project: Project, *, dry_run: bool) -> list[GroupResult]:
     if not record.is_absolute():
         record = project.root / record
     try:
-        publish_groups(engine, registry, repository, version, groups, results=results)
+        publish_groups(engine, registry, repository, version, groups, results=results, mode=mode)
     finally:
         write_release_record(record, version, project.commit().sha, results)
         print(f"release record: {record}", file=sys.stderr)

@@ -1,0 +1,69 @@
+"""What CI needs from the catalog and the plan: the job matrix and the bake definition."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from llama_images.catalog import Catalog
+from llama_images.plan import BuildPlan
+
+# Hosted runners per platform; a variant whose smoke test needs a device is built
+# there but tested only where that device exists.
+RUNNERS = {"linux/amd64": "ubuntu-24.04", "linux/arm64": "ubuntu-24.04-arm"}
+
+
+def job_matrix(catalog: Catalog) -> dict[str, list[dict[str, Any]]]:
+    """One job per variant and platform, in the shape of a GitHub Actions matrix."""
+    include = []
+    for variant in catalog.variants.values():
+        for platform in variant.platforms:
+            include.append(
+                {
+                    "variant": variant.name,
+                    "platform": platform,
+                    "arch": platform.split("/")[1],
+                    "runner": RUNNERS[platform],
+                    "smoke": not variant.smoke.requires,
+                }
+            )
+    return {"include": include}
+
+
+def cache_scopes(
+    registry_cache: str, variant: str, arch: str, commit: str, parent: str, branch: str
+) -> list[str]:
+    """The cache-from chain of one variant and platform: this commit, its parent, the branch."""
+    base = f"{registry_cache}:{variant}-{arch}"
+    return [f"type=registry,ref={base}-{ref}" for ref in (commit, parent, branch) if ref]
+
+
+def bake_definition(
+    plan: BuildPlan, registry_cache: str = "", parent: str = "", branch: str = ""
+) -> dict[str, Any]:
+    """A docker buildx bake file with the same targets, args, tags and labels as the plan."""
+    targets: dict[str, Any] = {}
+    for build in plan.builds:
+        arch = build.platform.split("/")[1]
+        name = f"{build.variant}-{build.target}-{arch}"
+        target: dict[str, Any] = {
+            "context": str(build.request.context),
+            "dockerfile": str(build.request.dockerfile),
+            "target": build.target,
+            "platforms": [build.platform],
+            "args": dict(build.request.build_args),
+            "labels": dict(build.request.labels),
+            "tags": list(build.tags),
+        }
+        if registry_cache:
+            target["cache-from"] = cache_scopes(
+                registry_cache, build.variant, arch, plan.commit.sha[:12], parent[:12], branch
+            )
+            target["cache-to"] = [
+                f"type=registry,ref={registry_cache}:{build.variant}-{arch}-"
+                f"{plan.commit.sha[:12]},mode=max"
+            ]
+        targets[name] = target
+    groups = {"default": {"targets": sorted(targets)}}
+    for variant in sorted({b.variant for b in plan.builds}):
+        groups[variant] = {"targets": sorted(t for t in targets if t.startswith(f"{variant}-"))}
+    return {"group": groups, "target": targets}
