@@ -199,6 +199,11 @@ class Engine:
             raise ProjectError(f"pull of {ref} failed: {exc.explanation}") from None
         return str(image.id)
 
+    def untag(self, ref: str) -> None:
+        """Removes one reference; the image stays while another tag names it."""
+        with contextlib.suppress(docker.errors.ImageNotFound):
+            self.client.images.remove(ref, force=False, noprune=False)
+
     def remove_image(self, ref: str) -> None:
         with contextlib.suppress(docker.errors.ImageNotFound):
             self.client.images.remove(ref, force=True, noprune=False)

@@ -8,7 +8,9 @@ from llama_images import gitinfo
 from llama_images.engine import Engine
 from llama_images.errors import ProjectError
 from llama_images.metadata import OCI, project_label
+from llama_images.plan import image_repository
 from llama_images.project import Project
+from llama_images.registry import Registry, split_reference
 from llama_images.report import table
 from version import TAG_PREFIX, BuildVersion, rfc3339
 
@@ -94,7 +96,40 @@ def version_status_table(project: Project, engine: Engine | None) -> str:
                     stale,
                 ]
             )
+    if project.settings.registry:
+        rows += registry_rows(project, current)
     return table(["what", "version", "tags", "status"], rows)
+
+
+def registry_rows(project: Project, current: BuildVersion) -> list[list[str]]:
+    """The newest version of each variant in the configured registry."""
+    repository = image_repository(project.settings.registry, project.settings.repo)
+    host, name, _ = split_reference(f"{repository}:probe")
+    try:
+        tags = Registry(host).tags(name)
+    except ProjectError as exc:
+        return [["registry", f"({exc.message})", "", ""]]
+    newest: dict[str, BuildVersion] = {}
+    for tag in tags:
+        flavour, _, text = tag.rpartition("-")
+        flavour, _, stamp = flavour.rpartition("-")
+        try:
+            version = BuildVersion.parse(f"{stamp}-{text}")
+        except ProjectError:
+            continue  # latest-*, per-platform staging tags
+        if flavour not in newest or version > newest[flavour]:
+            newest[flavour] = version
+    if not newest:
+        return [["registry", "(no versioned image)", repository, ""]]
+    return [
+        [
+            f"registry {flavour}",
+            str(version),
+            f"{repository}:{flavour}-{version}",
+            "" if version == current else "stale",
+        ]
+        for flavour, version in sorted(newest.items())
+    ]
 
 
 def clean_local_images(engine: Engine, *, keep_version: str | None, dry_run: bool) -> list[str]:

@@ -115,7 +115,10 @@ def publish_groups(
                     found = registry.manifest(name, staging.rpartition(":")[2])
                 else:
                     engine.tag(local, staging)
-                    found = registry.manifest(name, engine.push(staging))
+                    try:
+                        found = registry.manifest(name, engine.push(staging))
+                    finally:
+                        engine.untag(staging)
                 if found is None:
                     raise ProjectError(f"{staging} is not in the registry: push it first")
                 manifests.append(PlatformManifest(found[0], platform))
@@ -130,9 +133,12 @@ def publish_groups(
             step = "smoke test"
             pinned = f"{repository}@{result.list_digest}"
             engine.pull(pinned)
-            version_check(engine, pinned, group, str(version))
-            if smoke is not None:
-                smoke(engine, pinned, group)
+            try:
+                version_check(engine, pinned, group, str(version))
+                if smoke is not None:
+                    smoke(engine, pinned, group)
+            finally:
+                engine.untag(pinned)
             step = "latest"
             registry.copy_tag(name, versioned.rpartition(":")[2], latest.rpartition(":")[2])
             result.status = "published"

@@ -14,9 +14,12 @@ import pytest
 
 from llama_images.engine import Engine
 from llama_images.errors import ProjectError
+from llama_images.inventory import version_status_table
 from llama_images.metadata import OCI, project_label
+from llama_images.project import Project
 from llama_images.publish import GroupResult, ImageGroup, publish_groups, write_release_record
 from llama_images.registry import LIST_TYPE, Registry
+from llama_images.settings import Settings
 from llama_images.smoke import ImageUnderTest, free_port
 from version import BuildVersion
 
@@ -108,6 +111,7 @@ def arm64_image(engine: Engine, cpu_runtime: ImageUnderTest, tmp_path: Path) -> 
 
 def test_publish_merges_platforms_and_moves_latest(
     engine: Engine,
+    project: Project,
     registry_server: RegistryServer,
     cpu_runtime: ImageUnderTest,
     arm64_image: str,
@@ -137,11 +141,22 @@ def test_publish_merges_platforms_and_moves_latest(
 
     # Pulled back by digest: labels and version.json intact.
     by_digest = f"{repository}@{platforms['linux/amd64']}"
-    engine.remove_image(by_digest)
+    engine.untag(by_digest)
     engine.pull(by_digest)
-    assert engine.image_labels(by_digest)[f"{OCI}.version"] == str(version)
-    code, output = engine.run(by_digest, ["-c", "cat /app/version.json"], entrypoint=["/bin/sh"])
+    try:
+        labels = engine.image_labels(by_digest)
+        code, output = engine.run(
+            by_digest, ["-c", "cat /app/version.json"], entrypoint=["/bin/sh"]
+        )
+    finally:
+        engine.untag(by_digest)
+    assert labels[f"{OCI}.version"] == str(version)
     assert code == 0 and json.loads(output)["version"] == str(version)
+
+    status = version_status_table(
+        Project(root=project.root, settings=Settings(registry=registry_server.host)), None
+    )
+    assert "registry cpu" in status and str(version) in status, status
 
     record = tmp_path / "release.json"
     write_release_record(record, version, "f" * 40, results)
