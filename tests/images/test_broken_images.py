@@ -68,9 +68,12 @@ def test_missing_library_fails_the_library_check(
 def test_missing_library_server_never_healthy_and_says_why(
     engine: Engine, missing_library: str, model_dir: Path
 ) -> None:
-    with run_server(
-        engine, missing_library, model_dir, args=["-m", f"{MODEL_MOUNT}/{MODEL_NAME}"]
-    ) as running, pytest.raises(ServerFailed) as failure:
+    with (
+        run_server(
+            engine, missing_library, model_dir, args=["-m", f"{MODEL_MOUNT}/{MODEL_NAME}"]
+        ) as running,
+        pytest.raises(ServerFailed) as failure,
+    ):
         running.wait_healthy(timeout=60)
     assert "libggml-base.so.0" in failure.value.message, failure.value.message
 
