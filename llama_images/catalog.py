@@ -58,6 +58,7 @@ class OfflineProfile:
     supported: bool = False
     build_args: dict[str, str] = field(default_factory=dict)
     toolkit_version: str = ""
+    toolchain: str = ""  # when it differs from the variant's
 
 
 @dataclass(frozen=True)
@@ -148,6 +149,7 @@ def load_catalog(base_images: Path) -> Catalog:
                     supported=bool(entry.get("offline", {}).get("supported", False)),
                     build_args=dict(entry.get("offline", {}).get("build_args", {})),
                     toolkit_version=entry.get("offline", {}).get("toolkit_version", ""),
+                    toolchain=entry.get("offline", {}).get("toolchain", ""),
                 ),
             )
             for name, entry in data["variants"].items()
@@ -177,3 +179,10 @@ def toolkit_version(variant: Variant, profile: str) -> str:
     if not default:
         raise ProjectError(f"{variant.dockerfile.name} has no default for ARG {arg}")
     return default
+
+
+def toolchain(variant: Variant, profile: str) -> str:
+    """The host compiler a variant is built with under a base profile."""
+    if profile == "offline" and variant.offline.toolchain:
+        return variant.offline.toolchain
+    return variant.toolchain

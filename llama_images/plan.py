@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from llama_images.bases import ResolvedBases
-from llama_images.catalog import Variant, toolkit_version, triple_for
+from llama_images.catalog import Variant, toolchain, toolkit_version, triple_for
 from llama_images.engine import BuildRequest
 from llama_images.metadata import ImageRecord
 from llama_images.upstream import Pin, SourceTree
@@ -105,7 +105,7 @@ def make_plan(
                 base_profile=chosen.profile,
                 build_base=chosen.build,
                 runtime_base=chosen.runtime,
-                toolchain=variant.toolchain,
+                toolchain=toolchain(variant, chosen.profile),
                 toolkit_name=variant.toolkit.name,
                 toolkit_version=toolkit_version(variant, chosen.profile),
                 llama_tag=pin.tag,

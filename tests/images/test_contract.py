@@ -12,7 +12,7 @@ import pytest
 from elftools.elf.dynamic import DynamicSection
 from elftools.elf.elffile import ELFFile
 
-from llama_images.catalog import Catalog, toolkit_version
+from llama_images.catalog import Catalog, toolchain, toolkit_version
 from llama_images.engine import Engine
 from llama_images.metadata import (
     LABEL_TO_JSON,
@@ -172,6 +172,7 @@ def test_toolkit_labels(engine: Engine, image: ImageUnderTest, catalog: Catalog)
     variant = catalog.variants[image.variant]
     profile = labels[project_label("base-profile")]
     assert labels[project_label("toolkit.version")] == toolkit_version(variant, profile)
+    assert labels[project_label("toolkit.compiler")] == toolchain(variant, profile)
     if variant.toolkit.name == "cuda":
         major = int(labels[project_label("toolkit.version")].split(".")[0])
         driver = int(labels[project_label("toolkit.min-driver")])

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from llama_images.bases import ResolvedBases
-from llama_images.catalog import load_catalog, toolkit_version
+from llama_images.catalog import load_catalog, toolchain, toolkit_version
 from llama_images.dockerfile import check_dockerfile, parse_dockerfile
 from llama_images.errors import ProjectError
 from llama_images.metadata import min_driver, project_label
@@ -83,6 +83,8 @@ def test_cuda_labels_name_toolkit_and_driver() -> None:
     assert min_driver("cuda", "12.4.1") == "525"
     assert min_driver("cuda", "13.3.0") == "580"
     assert min_driver("", "") == ""
+    assert toolchain(CATALOG.variants["cuda"], "offline") == "gcc-13"
+    assert toolchain(CATALOG.variants["cuda"], "upstream") == "gcc-14"
 
 
 def write(path: Path, text: str) -> Path:
