@@ -165,14 +165,23 @@ def test_publish_merges_platforms_and_moves_latest(
     assert written["variants"]["cpu"]["runtime"]["platforms"] == platforms
 
 
+def amd64_publication(
+    registry_server: RegistryServer, cpu_runtime: ImageUnderTest
+) -> tuple[str, BuildVersion, ImageGroup]:
+    """Where to publish, the image's version, and the one-platform group to publish."""
+    return (
+        f"{registry_server.host}/llama.cpp",
+        BuildVersion.parse(cpu_runtime.version),
+        ImageGroup("cpu", "runtime", {"linux/amd64": cpu_runtime.ref}),
+    )
+
+
 def test_failed_push_leaves_latest_where_it_was(
     engine: Engine,
     registry_server: RegistryServer,
     cpu_runtime: ImageUnderTest,
 ) -> None:
-    repository = f"{registry_server.host}/llama.cpp"
-    version = BuildVersion.parse(cpu_runtime.version)
-    group = ImageGroup("cpu", "runtime", {"linux/amd64": cpu_runtime.ref})
+    repository, version, group = amd64_publication(registry_server, cpu_runtime)
     first = publish_groups(engine, Registry(registry_server.host), repository, version, [group])
     before = first[0].list_digest
 
@@ -194,9 +203,7 @@ def test_failed_smoke_test_leaves_latest_where_it_was(
     registry_server: RegistryServer,
     cpu_runtime: ImageUnderTest,
 ) -> None:
-    repository = f"{registry_server.host}/llama.cpp"
-    version = BuildVersion.parse(cpu_runtime.version)
-    group = ImageGroup("cpu", "runtime", {"linux/amd64": cpu_runtime.ref})
+    repository, version, group = amd64_publication(registry_server, cpu_runtime)
     # Publishing the image under another version: its version.json disagrees.
     other = BuildVersion(stamp="9912312359", short_hash=version.short_hash)
     with pytest.raises(ProjectError, match="failed at smoke test"):

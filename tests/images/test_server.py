@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import statistics
 import time
 from collections.abc import Iterator
@@ -40,20 +41,37 @@ def smoke(catalog: Catalog, server_image: ImageUnderTest) -> Smoke:
     return smoke
 
 
+def variant_server(
+    engine: Engine,
+    image: ImageUnderTest,
+    model_dir: Path,
+    smoke: Smoke,
+    args: list[str] | None,
+    environment: dict[str, str] | None = None,
+    container_port: int = 8080,
+) -> contextlib.AbstractContextManager[RunningServer]:
+    """A server of this image, run the way its variant needs (device, environment, args).
+
+    args None: configured by the environment alone, with no argument at all.
+    """
+    return run_server(
+        engine,
+        image.ref,
+        model_dir,
+        args=[] if args is None else [*args, *smoke.args],
+        environment={**smoke.environment, **(environment or {})},
+        container_port=container_port,
+        requires=smoke.requires,
+    )
+
+
 @pytest.fixture(scope="session")
 def server(
     engine: Engine, server_image: ImageUnderTest, model_dir: Path, smoke: Smoke
 ) -> Iterator[RunningServer]:
     """One server per image for the read-only checks, configured through arguments."""
-    args = ["-m", MODEL, "--parallel", str(PARALLEL), "-c", str(CONTEXT), "-n", "32", *smoke.args]
-    with run_server(
-        engine,
-        server_image.ref,
-        model_dir,
-        args=args,
-        environment=smoke.environment,
-        requires=smoke.requires,
-    ) as running:
+    args = ["-m", MODEL, "--parallel", str(PARALLEL), "-c", str(CONTEXT), "-n", "32"]
+    with variant_server(engine, server_image, model_dir, smoke, args) as running:
         try:
             running.wait_healthy()
         except ServerFailed as exc:
@@ -184,15 +202,8 @@ def test_model_offloaded_to_the_device(
     if not smoke.device_log:
         pytest.skip("this variant runs on the CPU: there is no device to offload to")
     # Device and offload lines are logged at verbosity 4 only.
-    args = ["-m", MODEL, "-lv", "4", *smoke.args]
-    with run_server(
-        engine,
-        server_image.ref,
-        model_dir,
-        args=args,
-        environment=smoke.environment,
-        requires=smoke.requires,
-    ) as running:
+    args = ["-m", MODEL, "-lv", "4"]
+    with variant_server(engine, server_image, model_dir, smoke, args) as running:
         running.wait_healthy()
         assert running.post("/completion", {"prompt": "Hi", "n_predict": 4})["tokens_predicted"]
         log = running.logs()
@@ -284,15 +295,9 @@ def test_configured_by_environment_only(
         "LLAMA_ARG_MODEL": MODEL,
         "LLAMA_ARG_PORT": str(port),
         "LLAMA_ARG_N_PARALLEL": "2",
-        **smoke.environment,
     }
-    with run_server(
-        engine,
-        server_image.ref,
-        model_dir,
-        environment=environment,
-        container_port=port,
-        requires=smoke.requires,
+    with variant_server(
+        engine, server_image, model_dir, smoke, None, environment, container_port=port
     ) as running:
         try:
             metrics["time_to_healthy_s"] = running.wait_healthy()
@@ -308,13 +313,8 @@ def test_configured_by_environment_only(
 def test_missing_model_fails_with_reason(
     engine: Engine, server_image: ImageUnderTest, model_dir: Path, smoke: Smoke
 ) -> None:
-    with run_server(
-        engine,
-        server_image.ref,
-        model_dir,
-        args=["-m", f"{MODEL_MOUNT}/absent.gguf"],
-        requires=smoke.requires,
-    ) as running:
+    args = ["-m", f"{MODEL_MOUNT}/absent.gguf"]
+    with variant_server(engine, server_image, model_dir, smoke, args) as running:
         with pytest.raises(ServerFailed) as failure:
             running.wait_healthy(timeout=60)
         code = running.wait_exit()
