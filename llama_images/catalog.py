@@ -6,6 +6,7 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from llama_images.dockerfile import parse_dockerfile
 from llama_images.errors import ProjectError
 
 CATALOG_FILE = "variants.toml"
@@ -173,8 +174,6 @@ def toolkit_version(variant: Variant, profile: str) -> str:
     arg = variant.toolkit.version_arg
     if arg in variant.build_args:
         return variant.build_args[arg]
-    from llama_images.dockerfile import parse_dockerfile
-
     default = parse_dockerfile(variant.dockerfile).global_args.get(arg)
     if not default:
         raise ProjectError(f"{variant.dockerfile.name} has no default for ARG {arg}")

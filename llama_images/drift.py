@@ -14,6 +14,7 @@ from llama_images.catalog import Catalog
 from llama_images.dockerfile import Dockerfile, cmake_flags_in, parse_dockerfile
 from llama_images.errors import ProjectError
 from llama_images.metadata import write_json_atomically
+from llama_images.report import table
 
 FACTS_FILE = "upstream-facts.json"
 # Upstream recipes that are not image variants of their own.
@@ -224,8 +225,6 @@ def diff_upstream(catalog: Catalog, devops: Path, tree: Path, compile_script: Pa
 
 
 def render(report: DriftReport) -> str:
-    from llama_images.report import table
-
     parts = []
     changes = report.upstream + report.ours
     for variant in sorted({c.variant for c in changes}):
