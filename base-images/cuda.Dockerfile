@@ -4,6 +4,8 @@
 #   llama.cpp/                  the pinned, verified llama.cpp source
 #   base-images/scripts/        the scripts every variant shares
 #   meta/<variant>/<platform>/version.json rendered by the build plan
+# The folder is composed: a core (llama-server, the backend-agnostic libraries,
+# every CPU backend module) plus the CUDA backend module.
 ARG UBUNTU_VERSION=24.04
 ARG CUDA_VERSION=12.8.1
 ARG GCC_VERSION=14
@@ -11,30 +13,70 @@ ARG BASE_CUDA_DEV_CONTAINER=docker.io/nvidia/cuda:${CUDA_VERSION}-devel-ubuntu${
 ARG BASE_CUDA_RUN_CONTAINER=docker.io/nvidia/cuda:${CUDA_VERSION}-runtime-ubuntu${UBUNTU_VERSION}
 ARG BUILD_BASE=${BASE_CUDA_DEV_CONTAINER}
 ARG RUNTIME_BASE=${BASE_CUDA_RUN_CONTAINER}
+# The cpu variant's `core` image when it was built on this toolchain;
+# otherwise the `core-own` stage builds the same core here.
+ARG CORE_IMAGE=core-own
+# `builder-fromsource`, or a prebuilt image of that stage (BUILDER_TARGET=prebuilt).
+ARG BUILDER_IMAGE=builder-fromsource
+# `ccache-empty`, or an exported ccache image that seeds an empty cache mount.
+ARG CCACHE_SEED=ccache-empty
 
-FROM ${BUILD_BASE} AS build
-ARG TARGETARCH
+FROM ${BUILD_BASE} AS builder-fromsource
 ARG GCC_VERSION
-# GPU architectures to compile for; "default" is every architecture upstream builds.
-ARG CUDA_DOCKER_ARCH=default
 # Empty on NVIDIA's devel base, which has the toolkit; the offline profile
 # installs Debian's nvidia-cuda-toolkit here.
 ARG TOOLKIT_BUILD_PACKAGES=""
-COPY base-images/scripts/ /usr/local/lib/llama-base-images/
+COPY base-images/scripts/apt-install.sh /usr/local/lib/llama-base-images/
 RUN --mount=type=cache,id=llama-images-apt-archives,target=/var/cache/apt,sharing=locked \
     --mount=type=cache,id=llama-images-apt-lists,target=/var/lib/apt/lists,sharing=locked \
     /usr/local/lib/llama-base-images/apt-install.sh \
-        gcc-${GCC_VERSION} g++-${GCC_VERSION} build-essential cmake git libssl-dev libgomp1 \
-        ccache binutils ${TOOLKIT_BUILD_PACKAGES}
-ENV CC=gcc-${GCC_VERSION} CXX=g++-${GCC_VERSION} CUDAHOSTCXX=g++-${GCC_VERSION} \
+        gcc-14 g++-14 gcc-${GCC_VERSION} g++-${GCC_VERSION} build-essential cmake git libssl-dev \
+        libgomp1 ccache binutils ${TOOLKIT_BUILD_PACKAGES}
+# The core is C/C++ only and uses the cpu variant's compiler; nvcc uses
+# GCC_VERSION as its host compiler (CUDA 12.4 refuses gcc 14).
+ENV CC=gcc-14 CXX=g++-14 CUDAHOSTCXX=g++-${GCC_VERSION} \
     CCACHE_DIR=/root/.cache/ccache
+
+FROM ${BUILDER_IMAGE} AS builder
+
+FROM scratch AS ccache-empty
+
+FROM ${CCACHE_SEED} AS ccache-seed
+
+FROM builder AS core-build
+ARG TARGETARCH
+COPY base-images/scripts/ /usr/local/lib/llama-base-images/
 COPY llama.cpp/ /src/llama.cpp/
 ARG LLAMA_BUILD_NUMBER
 ARG LLAMA_BUILD_COMMIT
 RUN --mount=type=cache,id=llama-images-ccache,target=/root/.cache/ccache \
+    --mount=type=bind,from=ccache-seed,target=/ccache-seed \
+    /usr/local/lib/llama-base-images/compile.sh /src/llama.cpp /src/build llama-server \
+        -DGGML_NATIVE=OFF \
+        -DLLAMA_BUILD_TESTS=OFF \
+        -DGGML_BACKEND_DL=ON \
+        -DGGML_CPU_ALL_VARIANTS=ON
+RUN /usr/local/lib/llama-base-images/package.sh /src/build/bin \
+        "/out/app/bin/$(/usr/local/lib/llama-base-images/triple.sh "$TARGETARCH")" cpu
+
+FROM scratch AS core-own
+COPY --from=core-build /out/app/ /app/
+
+FROM ${CORE_IMAGE} AS core
+
+FROM builder AS build
+ARG TARGETARCH
+# GPU architectures to compile for; "default" is every architecture upstream builds.
+ARG CUDA_DOCKER_ARCH=default
+COPY base-images/scripts/ /usr/local/lib/llama-base-images/
+COPY llama.cpp/ /src/llama.cpp/
+ARG LLAMA_BUILD_NUMBER
+ARG LLAMA_BUILD_COMMIT
+RUN --mount=type=cache,id=llama-images-ccache,target=/root/.cache/ccache \
+    --mount=type=bind,from=ccache-seed,target=/ccache-seed \
     set -- && \
     if [ "${CUDA_DOCKER_ARCH}" != default ]; then set -- "-DCMAKE_CUDA_ARCHITECTURES=${CUDA_DOCKER_ARCH}"; fi && \
-    /usr/local/lib/llama-base-images/compile.sh /src/llama.cpp /src/build \
+    /usr/local/lib/llama-base-images/compile.sh /src/llama.cpp /src/build ggml-cuda \
         -DGGML_NATIVE=OFF \
         -DGGML_CUDA=ON \
         -DGGML_BACKEND_DL=ON \
@@ -45,7 +87,8 @@ RUN --mount=type=cache,id=llama-images-ccache,target=/root/.cache/ccache \
 ARG VARIANT=cuda
 # Libraries only a GPU host's driver provides (the catalog's driver_libraries).
 ARG DRIVER_LIBRARIES="libcuda.so.1"
-RUN /usr/local/lib/llama-base-images/package.sh /src/build/bin \
+COPY --from=core /app/ /out/app/
+RUN /usr/local/lib/llama-base-images/compose.sh /src/build/bin \
         "/out/app/bin/$(/usr/local/lib/llama-base-images/triple.sh "$TARGETARCH")" \
         "$VARIANT" ${DRIVER_LIBRARIES}
 
@@ -80,3 +123,14 @@ EXPOSE 8080
 HEALTHCHECK --interval=5s --timeout=10s --start-period=60s --retries=3 \
     CMD curl -fsS -o /dev/null "http://127.0.0.1:${LLAMA_ARG_PORT:-8080}/health" || exit 1
 ENTRYPOINT ["/usr/local/bin/llama-server"]
+
+# The server plus ffmpeg, which llama-server runs only to decode audio and
+# video input.
+FROM server AS media
+ARG LLAMA_UID=10001
+ARG LLAMA_GID=10001
+USER root
+RUN --mount=type=cache,id=llama-images-apt-archives,target=/var/cache/apt,sharing=locked \
+    --mount=type=cache,id=llama-images-apt-lists,target=/var/lib/apt/lists,sharing=locked \
+    /usr/local/lib/llama-base-images/apt-install.sh ffmpeg
+USER ${LLAMA_UID}:${LLAMA_GID}

@@ -15,7 +15,15 @@ from llama_images.catalog import Variant
 from llama_images.engine import Engine
 from llama_images.errors import ProjectError
 from llama_images.metadata import write_json_atomically
-from llama_images.plan import BuildPlan, image_repository, make_plan
+from llama_images.plan import (
+    CORE_TARGET,
+    BuildPlan,
+    ccache_image,
+    image_repository,
+    make_plan,
+    select_targets,
+    toolchain_key,
+)
 from llama_images.project import Project
 from llama_images.report import human_size, table
 from llama_images.upstream import SourceTree, fetch_source
@@ -103,10 +111,14 @@ def prepare_plan(
     else:
         engine = Engine.connect(settings.docker, log_dir=settings.cache_path)
     source = fetch_source(pin, settings.cache_path, settings.source_path)
+    targets = select_targets(variants, settings.target_list)
+    cpu = catalog.variants.get("cpu")
+    # The cpu core's bases decide whether a GPU variant can reuse its core.
+    resolved = [*variants, cpu] if cpu is not None and cpu not in variants else variants
     bases: dict[str, ResolvedBases] = {}
     if engine is None:
         mode = "offline" if settings.base_mode == "auto" else settings.base_mode
-        for variant in variants:
+        for variant in resolved:
             bases[variant.name] = (
                 ResolvedBases(catalog.offline.ref, catalog.offline.ref, "offline")
                 if mode == "offline"
@@ -121,7 +133,11 @@ def prepare_plan(
             workdir=settings.cache_path,
             dry_run=dry_run,
         )
-        bases = {variant.name: resolver.resolve(variant) for variant in variants}
+        bases = {variant.name: resolver.resolve(variant) for variant in resolved}
+    repository = image_repository(settings.registry, settings.repo)
+    seeds = ccache_seeds(
+        engine if not dry_run else None, settings.ccache_registry, settings.repo, bases, platforms
+    )
     plan = make_plan(
         version=version,
         commit=commit,
@@ -130,12 +146,41 @@ def prepare_plan(
         variants=variants,
         bases=bases,
         platforms=platforms,
-        repository=image_repository(settings.registry, settings.repo),
+        repository=repository,
         context=context_dir(settings.cache_path, source),
         source_url=project.source_url(),
         no_cache=no_cache,
+        targets=targets,
+        cpu=cpu,
+        builder_target=settings.builder_target,
+        ccache_seeds=seeds,
+        scripts=project.base_images / "scripts",
     )
     return plan, engine
+
+
+def ccache_seeds(
+    engine: Engine | None,
+    registry: str,
+    repo: str,
+    bases: dict[str, ResolvedBases],
+    platforms: list[str],
+) -> dict[str, str]:
+    """The exported ccache images present in the registry, by toolchain; absent ones are skipped.
+
+    A missing or unreachable cache only means a cold start, never a failed build.
+    """
+    if not registry or engine is None:
+        return {}
+    seeds: dict[str, str] = {}
+    for key in sorted({toolchain_key(b.build, p) for b in bases.values() for p in platforms}):
+        ref = ccache_image(image_repository(registry, repo), key)
+        if engine.try_pull(ref):
+            seeds[key] = ref
+            print(f"==> ccache seed {ref}", file=sys.stderr)
+        else:
+            print(f"==> no ccache seed at {ref}: builds of {key} start cold", file=sys.stderr)
+    return seeds
 
 
 def describe_plan(plan: BuildPlan, docker_cli: str) -> str:
@@ -151,9 +196,22 @@ def describe_plan(plan: BuildPlan, docker_cli: str) -> str:
             ]
         ],
     )
-    builds = table(["variant", "platform", "target", "bases", "runtime base", "tags"], plan.rows())
+    builds = table(
+        ["variant", "platform", "target", "bases", "runtime base", "core", "tags"], plan.rows()
+    )
     commands = "\n".join(plan.commands(docker_cli))
     return f"{head}\n{builds}\nengine invocations (DOCKER_BUILDKIT=1):\n{commands}"
+
+
+def check_builder_images(engine: Engine, plan: BuildPlan) -> None:
+    """With prebuilt builders, every builder image must exist before anything is built."""
+    for build in plan.builds:
+        ref = build.request.build_args.get("BUILDER_IMAGE")
+        if ref and not engine.image_exists(ref) and not engine.try_pull(ref):
+            raise ProjectError(
+                f"prebuilt builder {ref} is neither local nor pullable: run "
+                "`invoke build-builders` first, or build with --builder-target fromsource"
+            )
 
 
 def tag_all(engine: Engine, built: list[BuiltImage]) -> None:
@@ -178,6 +236,7 @@ def build_local(
     if dry_run:
         return []
     assert engine is not None
+    check_builder_images(engine, plan)
     stage_context(project, plan, local_source=bool(project.settings.source_path))
     logs = project.settings.cache_path / "logs"
     logs.mkdir(parents=True, exist_ok=True)
@@ -200,7 +259,11 @@ def build_local(
                 ccache_summary(log_path.read_text()),
             )
         )
-    tag_all(engine, built)
+        if build.target == CORE_TARGET:
+            # An intermediate the composed builds of this run read: tagged at once.
+            for tag in build.tags:
+                engine.tag(image_id, tag)
+    tag_all(engine, [i for i in built if i.target != CORE_TARGET])
     print(
         table(
             ["variant", "platform", "target", "seconds", "ccache hits", "size", "image", "tags"],

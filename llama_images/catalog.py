@@ -63,6 +63,20 @@ class OfflineProfile:
 
 
 @dataclass(frozen=True)
+class Composition:
+    """Where a variant's core comes from.
+
+    `core = "cpu"`: the folder is the cpu variant's core plus this variant's
+    backend module, whenever both are built on the same build base (otherwise
+    the Dockerfile's `core-own` stage builds the same core on this variant's
+    base). `core = ""`: one build compiles everything; `reason` says why.
+    """
+
+    core: str = ""
+    reason: str = ""
+
+
+@dataclass(frozen=True)
 class Variant:
     name: str
     dockerfile: Path
@@ -80,6 +94,9 @@ class Variant:
     driver_libraries: tuple[str, ...] = ()
     toolkit: Toolkit = field(default_factory=Toolkit)
     offline: OfflineProfile = field(default_factory=OfflineProfile)
+    composition: Composition = field(default_factory=Composition)
+    # Optional targets beyond runtime and server that the Dockerfile has.
+    flavours: tuple[str, ...] = ()
 
     @property
     def is_gpu(self) -> bool:
@@ -152,6 +169,8 @@ def load_catalog(base_images: Path) -> Catalog:
                     toolkit_version=entry.get("offline", {}).get("toolkit_version", ""),
                     toolchain=entry.get("offline", {}).get("toolchain", ""),
                 ),
+                composition=Composition(**entry.get("composition", {})),
+                flavours=tuple(entry.get("flavours", ())),
             )
             for name, entry in data["variants"].items()
         }
@@ -162,6 +181,11 @@ def load_catalog(base_images: Path) -> Catalog:
             raise ProjectError(f"variant {variant.name}: {variant.dockerfile} does not exist")
         for platform in variant.platforms:
             triple_for(platform)
+        core = variant.composition.core
+        if core and (core not in variants or variants[core].composition.core):
+            raise ProjectError(f"variant {variant.name}: core {core!r} is not a variant's core")
+        if variant.is_gpu and not core and not variant.composition.reason:
+            raise ProjectError(f"variant {variant.name}: say why it builds its own core (reason)")
     return Catalog(root=base_images, offline=offline, variants=variants)
 
 

@@ -62,6 +62,9 @@ class ImageRecord:
     llama_commit: str
     llama_build_number: int
     llama_source: str
+    # "cpu": the cpu variant's core plus this variant's module; "own": the same
+    # core built on this variant's base; "single": one build compiles everything.
+    core: str = "single"
 
     def version_json(self) -> dict[str, Any]:
         return {
@@ -87,6 +90,7 @@ class ImageRecord:
                 "version": self.toolkit_version,
                 "min_driver": min_driver(self.toolkit_name, self.toolkit_version),
             },
+            "core": self.core,
             "llama_cpp": {
                 "tag": self.llama_tag,
                 "commit": self.llama_commit,
@@ -125,6 +129,7 @@ class ImageRecord:
             project_label("llama-cpp.commit"): self.llama_commit,
             project_label("llama-cpp.build-number"): str(self.llama_build_number),
             project_label("llama-cpp.source"): self.llama_source,
+            project_label("core"): self.core,
         }
 
 
@@ -149,6 +154,7 @@ LABEL_TO_JSON: dict[str, tuple[str, ...]] = {
     project_label("llama-cpp.commit"): ("llama_cpp", "commit"),
     project_label("llama-cpp.build-number"): ("llama_cpp", "build_number"),
     project_label("llama-cpp.source"): ("llama_cpp", "source"),
+    project_label("core"): ("core",),
 }
 
 

@@ -2,19 +2,81 @@
 
 from __future__ import annotations
 
+import hashlib
+import re
 import shlex
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from llama_images.bases import ResolvedBases
 from llama_images.catalog import Variant, toolchain, toolkit_version, triple_for
+from llama_images.dockerfile import parse_dockerfile
 from llama_images.engine import BuildRequest
+from llama_images.errors import ProjectError
 from llama_images.metadata import ImageRecord
 from llama_images.upstream import Pin, SourceTree
 from version import BuildVersion, CommitFacts
 
 # `runtime` is the base layer applications build on; `server` runs llama-server.
 TARGETS = ("runtime", "server")
+# Optional targets a variant may offer (its catalog `flavours`): `media` adds ffmpeg.
+FLAVOURS = ("media",)
+# The cpu variant's target holding the core that composed variants reuse.
+CORE_TARGET = "core"
+BUILDER_STAGE = "builder-fromsource"
+BUILDER_TARGETS = ("fromsource", "prebuilt")
+
+
+@dataclass(frozen=True)
+class CoreChoice:
+    """Where one variant's folder gets its core, and why."""
+
+    kind: str  # "cpu", "own" or "single" (see ImageRecord.core)
+    reason: str
+
+
+def choose_core(variant: Variant, bases: ResolvedBases, cpu_bases: ResolvedBases) -> CoreChoice:
+    """A variant reuses the cpu core only when both compile on the same build base."""
+    if not variant.is_gpu:
+        return CoreChoice("single", "is the core")
+    if not variant.composition.core:
+        return CoreChoice("single", variant.composition.reason)
+    if bases.build != cpu_bases.build:
+        return CoreChoice(
+            "own", f"build base {bases.build} is not the cpu core's {cpu_bases.build}"
+        )
+    return CoreChoice("cpu", f"cpu core + {', '.join(variant.backend_modules)}")
+
+
+def toolchain_key(build_base: str, platform: str) -> str:
+    """The name of one toolchain's exported ccache: its build base and architecture."""
+    slug = re.sub(r"[^a-z0-9]+", "-", build_base.lower().removeprefix("docker.io/")).strip("-")
+    return f"{slug}-{platform.rsplit('/', 1)[-1]}"
+
+
+def builder_key(variant: Variant, build_args: dict[str, str], scripts: Path) -> str:
+    """A digest of everything the toolchain stage is made of: its text, its args, its script."""
+    stage = parse_dockerfile(variant.dockerfile).stage(BUILDER_STAGE)
+    digest = hashlib.sha256()
+    for instruction in stage.instructions:
+        digest.update(f"{instruction.keyword} {instruction.value}\n".encode())
+    digest.update(stage.base.encode())
+    for key in sorted(build_args):
+        digest.update(f"{key}={build_args[key]}\n".encode())
+    digest.update((scripts / "apt-install.sh").read_bytes())
+    return digest.hexdigest()[:12]
+
+
+def builder_image(repository: str, variant: str, platform: str, key: str) -> str:
+    return f"{repository}-builder:{variant}-{platform.rsplit('/', 1)[-1]}-{key}"
+
+
+def core_image(repository: str, version: BuildVersion, platform: str) -> str:
+    return f"{repository}-core:cpu-{version}-{platform.rsplit('/', 1)[-1]}"
+
+
+def ccache_image(repository: str, key: str) -> str:
+    return f"{repository}-ccache:{key}"
 
 
 @dataclass(frozen=True)
@@ -25,6 +87,7 @@ class ImageBuild:
     request: BuildRequest
     tags: tuple[str, ...]
     record: ImageRecord
+    core: CoreChoice = field(default_factory=lambda: CoreChoice("single", ""))
 
     @property
     def version_json_path(self) -> Path:
@@ -50,10 +113,19 @@ class BuildPlan:
                 b.target,
                 b.record.base_profile,
                 b.request.build_args["RUNTIME_BASE"],
+                f"{b.core.kind}: {b.core.reason}",
                 "\n".join(b.tags),
             ]
             for b in self.builds
         ]
+
+    def toolchains(self) -> dict[str, ImageBuild]:
+        """One build per toolchain (build base and platform): where its ccache is exported."""
+        chosen: dict[str, ImageBuild] = {}
+        for build in self.builds:
+            key = toolchain_key(build.request.build_args["BUILD_BASE"], build.platform)
+            chosen.setdefault(key, build)
+        return chosen
 
 
 def image_repository(registry: str, repo: str) -> str:
@@ -75,6 +147,20 @@ def meta_path(context: Path, variant: str, platform: str) -> Path:
     return context / "meta" / variant / platform.replace("/", "-") / "version.json"
 
 
+def select_targets(variants: list[Variant], targets: list[str]) -> tuple[str, ...]:
+    known = (*TARGETS, *FLAVOURS)
+    unknown = [name for name in targets if name not in known]
+    if unknown:
+        raise ProjectError(
+            f"unknown target {', '.join(unknown)}: known targets are {', '.join(known)}"
+        )
+    for name in set(targets) & set(FLAVOURS):
+        lacking = [v.name for v in variants if name not in v.flavours]
+        if lacking:
+            raise ProjectError(f"variant {', '.join(lacking)} has no {name} flavour")
+    return tuple(name for name in known if name in targets)
+
+
 def make_plan(
     *,
     version: BuildVersion,
@@ -88,10 +174,40 @@ def make_plan(
     context: Path,
     source_url: str,
     no_cache: bool = False,
+    targets: tuple[str, ...] = TARGETS,
+    cpu: Variant | None = None,
+    builder_target: str = "fromsource",
+    ccache_seeds: dict[str, str] | None = None,
+    scripts: Path | None = None,
 ) -> BuildPlan:
+    """Every build, in order: the cpu core first, when a composed variant needs it."""
+    if builder_target not in BUILDER_TARGETS:
+        raise ProjectError(
+            f"unknown builder target {builder_target!r}: choose one of {', '.join(BUILDER_TARGETS)}"
+        )
+    seeds = ccache_seeds or {}
+    by_name = {v.name: v for v in variants}
+    cpu_variant = by_name.get("cpu", cpu)
+    choices = {
+        v.name: (
+            choose_core(v, bases[v.name], bases["cpu"])
+            if "cpu" in bases
+            else CoreChoice("own" if v.composition.core else "single", "no cpu core planned")
+        )
+        for v in variants
+    }
+    needs_core = any(c.kind == "cpu" for c in choices.values())
+    if needs_core and cpu_variant is None:
+        raise ProjectError("a composed variant needs the cpu variant's catalog entry")
+    ordered = list(variants)
+    if needs_core and "cpu" not in by_name:
+        assert cpu_variant is not None
+        ordered.insert(0, cpu_variant)
     builds: list[ImageBuild] = []
-    for variant in variants:
+    for variant in ordered:
         chosen = bases[variant.name]
+        selected = variant.name in by_name
+        choice = choices.get(variant.name, CoreChoice("single", "is the core"))
         for platform in platforms:
             suffix = "" if len(platforms) == 1 else "-" + platform.rsplit("/", 1)[-1]
             record = ImageRecord(
@@ -112,6 +228,7 @@ def make_plan(
                 llama_commit=pin.commit,
                 llama_build_number=pin.build_number,
                 llama_source=source.origin,
+                core=choice.kind,
             )
             build_args = {
                 **variant.build_args,
@@ -127,7 +244,18 @@ def make_plan(
             }
             if variant.driver_libraries:
                 build_args["DRIVER_LIBRARIES"] = " ".join(variant.driver_libraries)
-            for target in TARGETS:
+            if choice.kind == "cpu":
+                build_args["CORE_IMAGE"] = core_image(repository, version, platform)
+            if builder_target == "prebuilt":
+                key = builder_key(variant, build_args, scripts or Path("base-images/scripts"))
+                build_args["BUILDER_IMAGE"] = builder_image(repository, variant.name, platform, key)
+            seed = seeds.get(toolchain_key(chosen.build, platform))
+            if seed:
+                build_args["CCACHE_SEED"] = seed
+            variant_targets: tuple[str, ...] = targets if selected else ()
+            if variant.name == "cpu" and needs_core:
+                variant_targets = (CORE_TARGET, *variant_targets)
+            for target in variant_targets:
                 request = BuildRequest(
                     dockerfile=variant.dockerfile,
                     context=context,
@@ -137,8 +265,14 @@ def make_plan(
                     labels=record.labels(target),
                     no_cache=no_cache,
                 )
-                tags = image_tags(repository, variant.name, target, version, suffix)
-                builds.append(ImageBuild(variant.name, platform, target, request, tags, record))
+                tags = (
+                    (core_image(repository, version, platform),)
+                    if target == CORE_TARGET
+                    else image_tags(repository, variant.name, target, version, suffix)
+                )
+                builds.append(
+                    ImageBuild(variant.name, platform, target, request, tags, record, choice)
+                )
     return BuildPlan(
         version=version, commit=commit, source=source, context=context, builds=tuple(builds)
     )

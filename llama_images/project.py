@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from llama_images import gitinfo
@@ -21,6 +21,9 @@ class Project:
     def open(cls, start: Path, flags: dict[str, str | None] | None = None) -> Project:
         root = gitinfo.toplevel(start)
         return cls(root=root, settings=load_settings(root, flags))
+
+    def with_settings(self, **changes: str) -> Project:
+        return Project(self.root, replace(self.settings, **changes).validate())
 
     @property
     def base_images(self) -> Path:

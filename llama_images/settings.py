@@ -43,6 +43,11 @@ class Settings:
     remote: str = "origin"
     image_source: str = ""  # URL for the source label; empty: the git remote's URL
     results_dir: str = "results"
+    targets: str = "runtime,server"  # add `media` for the flavour with ffmpeg
+    # `fromsource` builds each toolchain stage; `prebuilt` uses `invoke build-builders`' images.
+    builder_target: str = "fromsource"
+    # A registry holding exported ccache images: builds read them, `export-ccache` writes.
+    ccache_registry: str = ""
 
     @property
     def cache_path(self) -> Path:
@@ -52,6 +57,10 @@ class Settings:
     def platform_list(self) -> list[str]:
         chosen = [p.strip() for p in self.platforms.split(",") if p.strip()]
         return chosen or [_host_platform()]
+
+    @property
+    def target_list(self) -> list[str]:
+        return [v.strip() for v in self.targets.split(",") if v.strip()]
 
     @property
     def variant_list(self) -> list[str]:
@@ -66,6 +75,8 @@ class Settings:
             raise ProjectError(f"invalid image repository name {self.repo!r}")
         if not self.variant_list:
             raise ProjectError("no variant chosen: name at least one, e.g. --variants cpu")
+        if not self.target_list:
+            raise ProjectError("no target chosen: name at least one, e.g. --targets server")
         return self
 
 

@@ -1,14 +1,25 @@
 #!/bin/sh
-# Configures and compiles llama-server and every ggml backend module.
-# usage: compile.sh SOURCE_DIR BUILD_DIR [CMAKE_ARG...]
+# Configures the source and compiles one target: llama-server (with
+# GGML_BACKEND_DL=ON every backend module is a dependency of ggml, so this
+# builds the core and all the modules it can load), or a single backend module
+# (ggml-vulkan, ggml-cuda...) to be composed with a core built elsewhere.
+# usage: compile.sh SOURCE_DIR BUILD_DIR TARGET [CMAKE_ARG...]
 # LLAMA_BUILD_NUMBER and LLAMA_BUILD_COMMIT (from the upstream pin) must be set:
 # the source tree has no .git, and without them the server reports "build 0".
 set -eu
 src=$1
 build=$2
-shift 2
+target=$3
+shift 3
 : "${LLAMA_BUILD_NUMBER:?LLAMA_BUILD_NUMBER is not set}"
 : "${LLAMA_BUILD_COMMIT:?LLAMA_BUILD_COMMIT is not set}"
+# An exported ccache (see ccache.Dockerfile) seeds an empty cache mount: a
+# fresh runner starts warm. A mount that already has entries is left alone.
+seed=/ccache-seed
+if [ -d "$seed" ] && [ -n "$(ls -A "$seed")" ] && [ -z "$(ls -A "$CCACHE_DIR")" ]; then
+    cp -a "$seed/." "$CCACHE_DIR/"
+    echo "compile.sh: ccache seeded with $(du -sh "$CCACHE_DIR" | cut -f1)"
+fi
 ccache --zero-stats > /dev/null
 # The RUNPATH of every ELF is $ORIGIN and nothing else, so the folder works
 # wherever it is copied, with no LD_LIBRARY_PATH.
@@ -22,7 +33,5 @@ cmake -S "$src" -B "$build" \
     -DLLAMA_BUILD_UI=OFF \
     -DLLAMA_USE_PREBUILT_UI=OFF \
     "$@"
-# With GGML_BACKEND_DL=ON every backend module is a dependency of ggml, so
-# this one target builds the server and all the modules it can load.
-cmake --build "$build" --config Release --target llama-server -j "$(nproc)"
+cmake --build "$build" --config Release --target "$target" -j "$(nproc)"
 ccache --show-stats
