@@ -40,3 +40,10 @@ def test_images(session: nox.Session) -> None:
     """Prove that every image built for HEAD's version honours the contract and serves a model."""
     session.install("-e", ".[test]")
     session.run("pytest", "tests/images", *session.posargs)
+
+
+@nox.session(python=PYTHON, default=False)
+def bench(session: nox.Session) -> None:
+    """Measure cold, no-op, new-base, fresh-runner builds and image sizes against references."""
+    session.install("-e", ".[test]")
+    session.run("invoke", "bench", *session.posargs)

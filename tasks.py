@@ -14,7 +14,7 @@ from invoke.context import Context
 from invoke.exceptions import Exit
 from invoke.tasks import task
 
-from llama_images import builder, ci, drift, inventory, publish, release
+from llama_images import bench, builder, ci, drift, inventory, publish, release, toolchains
 from llama_images.engine import Engine
 from llama_images.errors import ProjectError
 from llama_images.project import Project
@@ -56,6 +56,9 @@ def show_git_info(c: Context) -> None:
         "dry-run": "print the exact plan and engine invocations, build nothing",
         "no-cache": "build without the engine's layer cache (ccache stays warm)",
         "base-mode": "auto, upstream or offline",
+        "targets": "comma-separated targets: runtime, server, media (default: runtime,server)",
+        "builder-target": "fromsource (default) or prebuilt (images from build-builders)",
+        "ccache-registry": "a registry whose exported ccache images seed the builds",
     },
 )
 @shows_errors
@@ -66,10 +69,58 @@ def build_local(
     dry_run: bool = False,
     no_cache: bool = False,
     base_mode: str | None = None,
+    targets: str | None = None,
+    builder_target: str | None = None,
+    ccache_registry: str | None = None,
 ) -> None:
     """Build the images of the chosen variants on this machine; tag them when all succeed."""
-    project = open_project(variants=variants, platforms=platforms, base_mode=base_mode)
+    project = open_project(
+        variants=variants,
+        platforms=platforms,
+        base_mode=base_mode,
+        targets=targets,
+        builder_target=builder_target,
+        ccache_registry=ccache_registry,
+    )
     builder.build_local(project, dry_run=dry_run, no_cache=no_cache)
+
+
+@task(
+    name="build-builders",
+    help={
+        "variants": "comma-separated variants (default: LLAMA_IMAGES_VARIANTS)",
+        "push": "push the builder images to LLAMA_IMAGES_REGISTRY",
+        "dry-run": "list the builder images, build nothing",
+    },
+)
+@shows_errors
+def build_builders(
+    c: Context, variants: str | None = None, push: bool = False, dry_run: bool = False
+) -> None:
+    """Build each variant's toolchain stage once, for --builder-target prebuilt."""
+    toolchains.build_builders(open_project(variants=variants), push=push, dry_run=dry_run)
+
+
+@task(
+    name="export-ccache",
+    help={
+        "registry": "the registry to push to (default: LLAMA_IMAGES_CCACHE_REGISTRY)",
+        "variants": "comma-separated variants whose toolchains to export",
+        "platforms": "comma-separated platforms (default: the host's)",
+        "dry-run": "list the ccache images, build and push nothing",
+    },
+)
+@shows_errors
+def export_ccache(
+    c: Context,
+    registry: str | None = None,
+    variants: str | None = None,
+    platforms: str | None = None,
+    dry_run: bool = False,
+) -> None:
+    """Export each toolchain's ccache as an image and push it (main branch builds only)."""
+    project = open_project(ccache_registry=registry, variants=variants, platforms=platforms)
+    toolchains.export_ccache(project, dry_run=dry_run)
 
 
 @task(name="check-base-images-version")
@@ -218,3 +269,18 @@ def bake_file(
     definition = ci.bake_definition(plan, cache, parent, branch)
     Path(output).write_text(json.dumps(definition, indent=2) + "\n")
     print(f"wrote {output}: {len(definition['target'])} targets")
+
+
+@task(
+    name="bench",
+    help={"bump-source": "a newer llama.cpp tree: also measure a pin-bump rebuild"},
+)
+@shows_errors
+def run_bench(c: Context, bump_source: str = "") -> None:
+    """Measure build cost and image figures against references from the same run."""
+    project = open_project()
+    workdir = project.settings.cache_path / "bench"
+    result = bench.run_bench(project, workdir, bump_source=bump_source)
+    print(bench.render(result))
+    path = bench.write_results(result, ROOT / project.settings.results_dir)
+    print(f"figures written to {path}")

@@ -14,9 +14,8 @@ from llama_images.bases import BaseResolver, ResolvedBases
 from llama_images.catalog import Variant
 from llama_images.engine import Engine
 from llama_images.errors import ProjectError
-from llama_images.metadata import write_json_atomically
+from llama_images.metadata import CORE_TARGET, write_json_atomically
 from llama_images.plan import (
-    CORE_TARGET,
     BuildPlan,
     ccache_image,
     image_repository,
@@ -116,7 +115,10 @@ def prepare_plan(
     # The cpu core's bases decide whether a GPU variant can reuse its core.
     resolved = [*variants, cpu] if cpu is not None and cpu not in variants else variants
     bases: dict[str, ResolvedBases] = {}
-    if engine is None:
+    if settings.base_override:
+        override = settings.base_override
+        bases = {v.name: ResolvedBases(override, override, "offline") for v in resolved}
+    elif engine is None:
         mode = "offline" if settings.base_mode == "auto" else settings.base_mode
         for variant in resolved:
             bases[variant.name] = (

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from llama_images.catalog import Catalog
+from llama_images.metadata import CORE_TARGET
 from llama_images.plan import BuildPlan
 
 # Hosted runners per platform; a variant whose smoke test needs a device is built
@@ -43,6 +44,10 @@ def bake_definition(
     """A docker buildx bake file with the same targets, args, tags and labels as the plan."""
     targets: dict[str, Any] = {}
     for build in plan.builds:
+        if build.target == CORE_TARGET:
+            # Bake builds its targets side by side: a composed target builds
+            # the same core in its own `core-own` stage instead of waiting.
+            continue
         arch = build.platform.split("/")[1]
         name = f"{build.variant}-{build.target}-{arch}"
         target: dict[str, Any] = {
@@ -50,7 +55,7 @@ def bake_definition(
             "dockerfile": str(build.request.dockerfile),
             "target": build.target,
             "platforms": [build.platform],
-            "args": dict(build.request.build_args),
+            "args": {k: v for k, v in build.request.build_args.items() if k != "CORE_IMAGE"},
             "labels": dict(build.request.labels),
             "tags": list(build.tags),
         }

@@ -50,7 +50,8 @@ class BuildRequest:
         argv = [docker_cli, "build", "--progress=plain", "--file", str(self.dockerfile)]
         if self.target:
             argv += ["--target", self.target]
-        argv += ["--platform", self.platform]
+        if self.platform:
+            argv += ["--platform", self.platform]
         if self.no_cache:
             argv.append("--no-cache")
         for key, value in self.build_args.items():
@@ -238,6 +239,17 @@ class Engine:
                     f"({request.platform}) failed: {reason}"
                 )
             return iidfile.read_text().strip()
+
+    def prune_build_cache(self) -> None:
+        """Forgets every build cache entry, cache mounts (ccache) included: a fresh runner."""
+        done = subprocess.run(
+            [self.docker_cli, "builder", "prune", "-af"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if done.returncode != 0:
+            raise ProjectError(f"docker builder prune failed: {done.stderr.strip()}")
 
     def import_rootfs(
         self, rootfs: Path, ref: str, changes: Sequence[str], platform: str = ""

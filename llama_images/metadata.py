@@ -20,6 +20,9 @@ LABEL_NAMESPACE = "org.llama-images"
 OCI = "org.opencontainers.image"
 LICENSE = "MIT"
 VERSION_JSON_PATH = "/app/version.json"
+# The cpu variant's intermediate image that composed variants read: never
+# published, never tested as an image of its own.
+CORE_TARGET = "core"
 
 
 # The oldest host driver each CUDA major version runs on without the

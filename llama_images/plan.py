@@ -13,7 +13,7 @@ from llama_images.catalog import Variant, toolchain, toolkit_version, triple_for
 from llama_images.dockerfile import parse_dockerfile
 from llama_images.engine import BuildRequest
 from llama_images.errors import ProjectError
-from llama_images.metadata import ImageRecord
+from llama_images.metadata import CORE_TARGET, ImageRecord
 from llama_images.upstream import Pin, SourceTree
 from version import BuildVersion, CommitFacts
 
@@ -21,8 +21,6 @@ from version import BuildVersion, CommitFacts
 TARGETS = ("runtime", "server")
 # Optional targets a variant may offer (its catalog `flavours`): `media` adds ffmpeg.
 FLAVOURS = ("media",)
-# The cpu variant's target holding the core that composed variants reuse.
-CORE_TARGET = "core"
 BUILDER_STAGE = "builder-fromsource"
 BUILDER_TARGETS = ("fromsource", "prebuilt")
 
@@ -35,16 +33,25 @@ class CoreChoice:
     reason: str
 
 
+_DISTRIBUTION = re.compile(r"(ubuntu|debian)[:\-]?(\d+\.\d+|[a-z]+)")
+
+
+def toolchain_family(build_base: str) -> str:
+    """The distribution release a build base is made of: `nvidia/cuda:…-ubuntu24.04` and
+    `ubuntu:24.04` are both ubuntu-24.04 (same glibc, same gcc-14 packages)."""
+    found = _DISTRIBUTION.search(build_base.rsplit("/", 1)[-1])
+    return f"{found[1]}-{found[2]}" if found else build_base
+
+
 def choose_core(variant: Variant, bases: ResolvedBases, cpu_bases: ResolvedBases) -> CoreChoice:
-    """A variant reuses the cpu core only when both compile on the same build base."""
+    """A variant reuses the cpu core only when both compile on the same distribution release."""
     if not variant.is_gpu:
         return CoreChoice("single", "is the core")
     if not variant.composition.core:
         return CoreChoice("single", variant.composition.reason)
-    if bases.build != cpu_bases.build:
-        return CoreChoice(
-            "own", f"build base {bases.build} is not the cpu core's {cpu_bases.build}"
-        )
+    ours, cores = toolchain_family(bases.build), toolchain_family(cpu_bases.build)
+    if ours != cores:
+        return CoreChoice("own", f"build base {bases.build} is {ours}, the cpu core's is {cores}")
     return CoreChoice("cpu", f"cpu core + {', '.join(variant.backend_modules)}")
 
 

@@ -13,7 +13,7 @@ from typing import Any
 from llama_images.engine import Engine
 from llama_images.errors import ProjectError
 from llama_images.inventory import local_images
-from llama_images.metadata import VERSION_JSON_PATH, write_json_atomically
+from llama_images.metadata import CORE_TARGET, VERSION_JSON_PATH, write_json_atomically
 from llama_images.plan import TARGETS, image_repository, image_tags
 from llama_images.project import Project
 from llama_images.registry import PlatformManifest, Registry, split_reference
@@ -49,6 +49,8 @@ class GroupResult:
 def groups_for_version(engine: Engine, version: str, variants: list[str]) -> list[ImageGroup]:
     grouped: dict[tuple[str, str], dict[str, str]] = {}
     for image in local_images(engine):
+        if image.target == CORE_TARGET:
+            continue
         if image.version == version and image.variant in variants and image.tags:
             grouped.setdefault((image.variant, image.target), {})[image.platform] = image.tags[0]
     missing = [v for v in variants if not any(key[0] == v for key in grouped)]

@@ -48,6 +48,9 @@ class Settings:
     builder_target: str = "fromsource"
     # A registry holding exported ccache images: builds read them, `export-ccache` writes.
     ccache_registry: str = ""
+    # One image used as build and runtime base of every variant, like the offline base
+    # (a rebuilt base, say); empty: the catalog's bases, resolved by base_mode.
+    base_override: str = ""
 
     @property
     def cache_path(self) -> Path:

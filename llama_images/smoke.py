@@ -17,7 +17,7 @@ from docker.models.containers import Container
 from llama_images.engine import Engine
 from llama_images.engine import device_options as engine_device_options
 from llama_images.errors import ProjectError
-from llama_images.metadata import OCI, project_label
+from llama_images.metadata import CORE_TARGET, OCI, project_label
 
 MODEL_MOUNT = "/models"
 HEALTHY_TIMEOUT = 180.0
@@ -69,7 +69,8 @@ def images_for_version(engine: Engine, version: str) -> list[ImageUnderTest]:
     found: dict[str, ImageUnderTest] = {}
     for image_id, tags in engine.images_with_label(f"{OCI}.version", version):
         # Untagged images are leftovers of earlier builds of the same version.
-        if tags and project_label("variant") in engine.image_labels(image_id):
+        labels = engine.image_labels(image_id) if tags else {}
+        if project_label("variant") in labels and labels[project_label("target")] != CORE_TARGET:
             found[image_id] = ImageUnderTest.inspect(engine, sorted(tags)[0])
     return sorted(found.values(), key=lambda i: (i.variant, i.target, i.ref))
 
@@ -141,6 +142,22 @@ class RunningServer:
                 raise ServerFailed(f"HEALTHCHECK reports unhealthy: {detail}", self.logs())
             time.sleep(0.5)
         raise ServerFailed(f"server not healthy after {timeout:.0f} s", self.logs())
+
+    def wait_ready(self, timeout: float = HEALTHY_TIMEOUT) -> float:
+        """Waits for GET /health to answer 200 (any HEALTHCHECK aside); returns the seconds."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                if self.client.get("/health").status_code == 200:
+                    return time.monotonic() - self.started
+            except httpx.TransportError:
+                pass
+            if self.state().get("Status") in ("exited", "dead"):
+                raise ServerFailed(
+                    f"server exited before it answered: {last_error_line(self.logs())}", self.logs()
+                )
+            time.sleep(0.1)
+        raise ServerFailed(f"server did not answer /health within {timeout:.0f} s", self.logs())
 
     def mapped_libraries(self, pid: int = 1) -> list[str]:
         """Paths of the shared objects a process in the container has loaded."""

@@ -58,6 +58,20 @@ _REQUIRED_TOKENIZER_KEYS = (gguf.Keys.Tokenizer.MODEL, gguf.Keys.Tokenizer.LIST)
 _CHUNK = 1 << 20
 
 
+VOCAB = Path("models") / "ggml-vocab-llama-spm.gguf"
+MODEL_NAME = "tiny-llama.gguf"
+
+
+def model_folder(cache: Path, source_tree: Path) -> Path:
+    """A folder, readable by any user, holding the tiny model made from the pinned tokenizer."""
+    folder = cache / "models"
+    folder.mkdir(parents=True, exist_ok=True)
+    write_tiny_model(folder / MODEL_NAME, source_tree / VOCAB)
+    folder.chmod(0o755)
+    (folder / MODEL_NAME).chmod(0o644)
+    return folder
+
+
 def write_tiny_model(dest: Path, vocab: Path) -> Path:
     """Write the tiny model to ``dest`` (atomically) unless an identical one is already there.
 

@@ -16,12 +16,10 @@ from llama_images.metadata import write_json_atomically
 from llama_images.project import Project
 from llama_images.report import table
 from llama_images.smoke import ImageUnderTest, images_for_version
-from llama_images.tinymodel import write_tiny_model
+from llama_images.tinymodel import model_folder
 from llama_images.upstream import fetch_source
 
 ROOT = Path(__file__).resolve().parents[2]
-VOCAB = Path("models") / "ggml-vocab-llama-spm.gguf"
-MODEL_NAME = "tiny-llama.gguf"
 _RESULTS: list[dict[str, Any]] = []
 
 
@@ -99,12 +97,7 @@ def catalog(project: Project) -> Catalog:
 def model_dir(project: Project) -> Path:
     """A folder holding the tiny model, made once from the pinned source's tokenizer."""
     source = fetch_source(project.pin(), project.settings.cache_path, project.settings.source_path)
-    folder = project.settings.cache_path / "models"
-    folder.mkdir(parents=True, exist_ok=True)
-    write_tiny_model(folder / MODEL_NAME, source.path / VOCAB)
-    folder.chmod(0o755)
-    (folder / MODEL_NAME).chmod(0o644)
-    return folder
+    return model_folder(project.settings.cache_path, source.path)
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ import pytest
 from llama_images.engine import BuildRequest, Engine
 from llama_images.metadata import project_label
 from llama_images.smoke import MODEL_MOUNT, ImageUnderTest, ServerFailed, run_server
-from tests.images.conftest import MODEL_NAME
+from llama_images.tinymodel import MODEL_NAME
 from tests.images.test_contract import unresolved_libraries
 
 

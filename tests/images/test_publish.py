@@ -3,11 +3,7 @@
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -15,71 +11,20 @@ import pytest
 from llama_images.engine import Engine
 from llama_images.errors import ProjectError
 from llama_images.inventory import version_status_table
+from llama_images.localregistry import LocalRegistry, local_registry
 from llama_images.metadata import OCI, project_label
 from llama_images.project import Project
 from llama_images.publish import GroupResult, ImageGroup, publish_groups, write_release_record
 from llama_images.registry import LIST_TYPE, Registry
 from llama_images.settings import Settings
-from llama_images.smoke import ImageUnderTest, free_port
+from llama_images.smoke import ImageUnderTest
 from version import BuildVersion
-
-REGISTRY_BINARY = "docker-registry"
-CONFIG = """\
-version: 0.1
-storage:
-  filesystem:
-    rootdirectory: {root}
-  delete:
-    enabled: true
-http:
-  addr: 127.0.0.1:{port}
-"""
-
-
-@dataclass
-class RegistryServer:
-    host: str
-    config: Path
-    process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        self.process = subprocess.Popen(
-            [REGISTRY_BINARY, "serve", str(self.config)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                Registry(self.host).ping()
-                return
-            except ProjectError:
-                time.sleep(0.2)
-        raise RuntimeError("docker-registry did not start")
-
-    def stop(self) -> None:
-        if self.process is not None:
-            self.process.terminate()
-            self.process.wait(timeout=30)
-            self.process = None
 
 
 @pytest.fixture
-def registry_server(tmp_path: Path) -> Iterator[RegistryServer]:
-    if shutil.which(REGISTRY_BINARY) is None:
-        pytest.fail(
-            "docker-registry is missing: apt-get install docker-registry "
-            "(.ci/install-host installs it)"
-        )
-    port = free_port()
-    config = tmp_path / "registry.yml"
-    config.write_text(CONFIG.format(root=tmp_path / "storage", port=port))
-    server = RegistryServer(f"localhost:{port}", config)
-    server.start()
-    try:
+def registry_server(tmp_path: Path) -> Iterator[LocalRegistry]:
+    with local_registry(tmp_path / "registry") as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture(scope="session")
@@ -112,7 +57,7 @@ def arm64_image(engine: Engine, cpu_runtime: ImageUnderTest, tmp_path: Path) -> 
 def test_publish_merges_platforms_and_moves_latest(
     engine: Engine,
     project: Project,
-    registry_server: RegistryServer,
+    registry_server: LocalRegistry,
     cpu_runtime: ImageUnderTest,
     arm64_image: str,
     tmp_path: Path,
@@ -166,7 +111,7 @@ def test_publish_merges_platforms_and_moves_latest(
 
 
 def amd64_publication(
-    registry_server: RegistryServer, cpu_runtime: ImageUnderTest
+    registry_server: LocalRegistry, cpu_runtime: ImageUnderTest
 ) -> tuple[str, BuildVersion, ImageGroup]:
     """Where to publish, the image's version, and the one-platform group to publish."""
     return (
@@ -178,7 +123,7 @@ def amd64_publication(
 
 def test_failed_push_leaves_latest_where_it_was(
     engine: Engine,
-    registry_server: RegistryServer,
+    registry_server: LocalRegistry,
     cpu_runtime: ImageUnderTest,
 ) -> None:
     repository, version, group = amd64_publication(registry_server, cpu_runtime)
@@ -200,7 +145,7 @@ def test_failed_push_leaves_latest_where_it_was(
 
 def test_failed_smoke_test_leaves_latest_where_it_was(
     engine: Engine,
-    registry_server: RegistryServer,
+    registry_server: LocalRegistry,
     cpu_runtime: ImageUnderTest,
 ) -> None:
     repository, version, group = amd64_publication(registry_server, cpu_runtime)

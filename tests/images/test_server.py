@@ -24,7 +24,7 @@ from llama_images.smoke import (
     host_can_run,
     run_server,
 )
-from tests.images.conftest import MODEL_NAME
+from llama_images.tinymodel import MODEL_NAME
 
 MODEL = f"{MODEL_MOUNT}/{MODEL_NAME}"
 PARALLEL = 4

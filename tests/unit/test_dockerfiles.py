@@ -8,7 +8,7 @@ import pytest
 
 from llama_images.bases import ResolvedBases
 from llama_images.catalog import load_catalog, toolchain, toolkit_version
-from llama_images.dockerfile import check_dockerfile, parse_dockerfile
+from llama_images.dockerfile import check_dockerfile, cmake_flags_in, parse_dockerfile
 from llama_images.errors import ProjectError
 from llama_images.metadata import min_driver, project_label
 from llama_images.plan import image_repository, make_plan
@@ -24,8 +24,46 @@ VARIANTS = sorted(CATALOG.variants)
 def test_dockerfile_passes_static_checks(name: str) -> None:
     dockerfile = parse_dockerfile(CATALOG.variants[name].dockerfile)
     assert check_dockerfile(dockerfile) == []
-    assert dockerfile.stage_names()[-2:] == ["runtime", "server"]
+    variant = CATALOG.variants[name]
+    assert dockerfile.stage_names()[-2 - len(variant.flavours) :] == [
+        "runtime",
+        "server",
+        *variant.flavours,
+    ]
     assert "build" in dockerfile.stage_names()
+
+
+@pytest.mark.parametrize("name", [n for n in VARIANTS if CATALOG.variants[n].composition.core])
+def test_composed_dockerfile_builds_only_its_module_against_a_core(name: str) -> None:
+    """The core stage (own or the cpu variant's) and the module build share one toolchain."""
+    dockerfile = parse_dockerfile(CATALOG.variants[name].dockerfile)
+    stages = {s.name: s for s in dockerfile.stages}
+    assert dockerfile.global_args["CORE_IMAGE"] == "core-own"
+    assert stages["core"].base == "${CORE_IMAGE}"
+    assert stages["core-build"].base == stages["build"].base == "builder"
+    assert stages["builder"].base == "${BUILDER_IMAGE}"
+    cpu = parse_dockerfile(CATALOG.variants["cpu"].dockerfile)
+    own_core = cmake_flags_in(stages["core-build"].run_text())
+    assert own_core == cmake_flags_in(cpu.stage("build").run_text())
+    module = cmake_flags_in(stages["build"].run_text())
+    backend = {k: v for k, v in module.items() if k not in own_core}
+    assert set(backend) - {"CMAKE_EXE_LINKER_FLAGS", "CMAKE_CUDA_ARCHITECTURES"} == {
+        f"GGML_{CATALOG.variants[name].backend_modules[0].removeprefix('libggml-').removesuffix('.so').upper()}"
+    }
+    assert "compile.sh /src/llama.cpp /src/build ggml-" in stages["build"].run_text()
+    assert "compose.sh" in stages["build"].run_text()
+
+
+@pytest.mark.parametrize("name", VARIANTS)
+def test_toolchain_stage_is_the_prebuilt_builder(name: str) -> None:
+    dockerfile = parse_dockerfile(CATALOG.variants[name].dockerfile)
+    if "builder-fromsource" not in dockerfile.stage_names():
+        assert not CATALOG.variants[name].composition.core
+        return
+    assert dockerfile.global_args["BUILDER_IMAGE"] == "builder-fromsource"
+    assert dockerfile.global_args["CCACHE_SEED"] == "ccache-empty"
+    text = dockerfile.stage("builder-fromsource").run_text()
+    assert "llama.cpp" not in text  # the toolchain does not depend on the source
 
 
 @pytest.mark.parametrize("name", VARIANTS)
@@ -40,7 +78,10 @@ def test_dockerfile_keeps_the_repository_rules(name: str) -> None:
     text = CATALOG.variants[name].dockerfile.read_text()
     assert "|| true" not in text
     assert "# syntax=" not in text
-    assert "ffmpeg" not in text
+    dockerfile = parse_dockerfile(CATALOG.variants[name].dockerfile)
+    for stage in dockerfile.stages:
+        if stage.name != "media":
+            assert "ffmpeg" not in stage.run_text()
     assert "--mount=type=cache,id=llama-images-ccache" in text
     server = parse_dockerfile(CATALOG.variants[name].dockerfile).stage("server")
     keywords = [i.keyword for i in server.instructions]
@@ -83,7 +124,7 @@ def test_cuda_labels_name_toolkit_and_driver() -> None:
     assert min_driver("cuda", "12.4.1") == "525"
     assert min_driver("cuda", "13.3.0") == "580"
     assert min_driver("", "") == ""
-    assert toolchain(CATALOG.variants["cuda"], "offline") == "gcc-13"
+    assert toolchain(CATALOG.variants["cuda"], "offline") == "gcc-14 (core), gcc-13 (nvcc host)"
     assert toolchain(CATALOG.variants["cuda"], "upstream") == "gcc-14"
 
 

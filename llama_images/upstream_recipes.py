@@ -1,0 +1,108 @@
+"""Upstream's own `.devops/` recipes, built their way from the pinned source.
+
+Only what cannot work offline is swapped: every base image becomes the
+offline base, and the `web` stage (which needs the node image and npm) becomes
+a placeholder UI, since our images ship without the web UI too. Everything
+else, the CMake configuration and the all-targets build included, is
+upstream's text at the pin. The images serve as references for the bench and
+for the equivalence tests.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from llama_images.engine import BuildRequest, Engine
+from llama_images.errors import ProjectError
+
+UPSTREAM_REPOSITORY = "llama-images-upstream"
+PLACEHOLDER_UI = "<!doctype html><title>llama.cpp</title>"
+_FROM = re.compile(r"^FROM\s+(?:--platform=\S+\s+)?(\S+)(?:\s+AS\s+(\S+))?\s*$", re.IGNORECASE)
+
+
+def rewrite_recipe(text: str, base: str) -> str:
+    """Upstream's Dockerfile with every external base swapped and the web UI stubbed."""
+    out: list[str] = []
+    stages: set[str] = set()
+    skipping = False
+    for line in text.splitlines():
+        match = _FROM.match(line.strip())
+        if match:
+            image, name = match[1], (match[2] or "")
+            skipping = False
+            if name.lower() == "web":
+                skipping = True
+                out += [
+                    f"FROM {base} AS web",
+                    "RUN mkdir -p /app/tools/ui/dist && "
+                    f"echo '{PLACEHOLDER_UI}' > /app/tools/ui/dist/index.html",
+                ]
+                stages.add("web")
+                continue
+            if image.lower() not in stages:
+                image = base
+            out.append(f"FROM {image}" + (f" AS {name}" if name else ""))
+            if name:
+                stages.add(name.lower())
+            continue
+        if not skipping:
+            out.append(line)
+    if "web" not in stages and "--from=web" in text:
+        raise ProjectError("upstream recipe copies from a web stage it does not define")
+    return "\n".join(out) + "\n"
+
+
+@dataclass(frozen=True)
+class UpstreamImage:
+    variant: str
+    target: str
+    ref: str
+
+
+def upstream_ref(variant: str, target: str, tag: str) -> str:
+    return f"{UPSTREAM_REPOSITORY}/{variant}:{target}-{tag}"
+
+
+def recipe_request(
+    tree: Path, recipe: str, base: str, workdir: Path, target: str, no_cache: bool
+) -> BuildRequest:
+    source = tree / ".devops" / recipe
+    if not source.is_file():
+        raise ProjectError(f"upstream recipe {source} does not exist at the pin")
+    workdir.mkdir(parents=True, exist_ok=True)
+    dockerfile = workdir / recipe
+    dockerfile.write_text(rewrite_recipe(source.read_text(), base))
+    return BuildRequest(
+        dockerfile=dockerfile,
+        context=tree,
+        target=target,
+        platform="",
+        build_args={},
+        labels={"org.llama-images.reference": "upstream-recipe"},
+        no_cache=no_cache,
+    )
+
+
+def build_upstream(
+    engine: Engine,
+    tree: Path,
+    recipe: str,
+    variant: str,
+    tag: str,
+    base: str,
+    workdir: Path,
+    *,
+    target: str = "server",
+    no_cache: bool = False,
+) -> UpstreamImage:
+    """Builds one upstream recipe's target and tags it `llama-images-upstream/<variant>`."""
+    request = recipe_request(tree, recipe, base, workdir, target, no_cache)
+    ref = upstream_ref(variant, target, tag)
+    print(f"==> building upstream's {recipe} ({target}) as {ref}", file=sys.stderr)
+    with (workdir / f"build-{variant}-{target}.log").open("w") as log:
+        image_id = engine.build(request, log)
+    engine.tag(image_id, ref)
+    return UpstreamImage(variant, target, ref)

@@ -1,0 +1,161 @@
+"""The core/plugin composition, builder and ccache choices of the plan, and the bench's maths."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from llama_images.bases import ResolvedBases
+from llama_images.bench import Figure
+from llama_images.catalog import load_catalog
+from llama_images.errors import ProjectError
+from llama_images.plan import (
+    BuildPlan,
+    make_plan,
+    select_targets,
+    toolchain_family,
+    toolchain_key,
+)
+from llama_images.upstream import SourceTree, load_pin
+from llama_images.upstream_recipes import rewrite_recipe
+from tests.unit.conftest import REPO_ROOT
+from tests.unit.test_plan import COMMIT
+from version import BuildVersion
+
+CATALOG = load_catalog(REPO_ROOT / "base-images")
+OFFLINE = ResolvedBases(CATALOG.offline.ref, CATALOG.offline.ref, "offline")
+
+
+def plan_with(
+    variants: list[str],
+    bases: dict[str, ResolvedBases] | None = None,
+    **options: object,
+) -> BuildPlan:
+    chosen = CATALOG.select(variants)
+    every = {name: OFFLINE for name in CATALOG.variants}
+    every.update(bases or {})
+    return make_plan(
+        version=BuildVersion.parse("2611220312-0a1b2c3"),
+        commit=COMMIT,
+        pin=load_pin(REPO_ROOT / ".devops"),
+        source=SourceTree(Path("/cache/src"), "pypi-sdist llama-cpp-python==0.3.35", "sha256 ok"),
+        variants=chosen,
+        bases=every,
+        platforms=["linux/amd64"],
+        repository="llama.cpp",
+        context=Path("/cache/ctx"),
+        source_url="https://example.invalid/llama-images",
+        cpu=CATALOG.variants["cpu"],
+        scripts=REPO_ROOT / "base-images" / "scripts",
+        **options,  # type: ignore[arg-type]
+    )
+
+
+def test_gpu_variant_on_the_cpu_toolchain_reuses_the_cpu_core() -> None:
+    plan = plan_with(["cpu", "vulkan"])
+    assert [(b.variant, b.target) for b in plan.builds] == [
+        ("cpu", "core"),
+        ("cpu", "runtime"),
+        ("cpu", "server"),
+        ("vulkan", "runtime"),
+        ("vulkan", "server"),
+    ]
+    core = plan.builds[0]
+    vulkan = plan.builds[3]
+    assert core.tags == ("llama.cpp-core:cpu-2611220312-0a1b2c3-amd64",)
+    assert vulkan.request.build_args["CORE_IMAGE"] == core.tags[0]
+    assert vulkan.record.core == "cpu"
+    assert vulkan.record.version_json()["core"] == "cpu"
+    assert vulkan.request.labels["org.llama-images.core"] == "cpu"
+
+
+def test_core_is_built_even_when_only_a_composed_variant_is_asked_for() -> None:
+    plan = plan_with(["vulkan"])
+    assert (plan.builds[0].variant, plan.builds[0].target) == ("cpu", "core")
+    assert {b.variant for b in plan.builds if b.target != "core"} == {"vulkan"}
+
+
+def test_other_build_base_means_an_own_core() -> None:
+    upstream = ResolvedBases("docker.io/ubuntu:26.04", "docker.io/ubuntu:26.04", "upstream")
+    plan = plan_with(["cpu", "vulkan"], bases={"vulkan": upstream})
+    vulkan = [b for b in plan.builds if b.variant == "vulkan"]
+    assert all("CORE_IMAGE" not in b.request.build_args for b in vulkan)
+    assert vulkan[0].record.core == "own"
+    assert "ubuntu-26.04" in vulkan[0].core.reason
+    assert "core" not in [b.target for b in plan.builds]
+
+
+def test_same_distribution_release_composes_across_base_images() -> None:
+    cpu = ResolvedBases("docker.io/ubuntu:24.04", "docker.io/ubuntu:24.04", "upstream")
+    cuda = ResolvedBases(
+        "docker.io/nvidia/cuda:12.8.1-devel-ubuntu24.04",
+        "docker.io/nvidia/cuda:12.8.1-runtime-ubuntu24.04",
+        "upstream",
+    )
+    plan = plan_with(["cpu", "cuda"], bases={"cpu": cpu, "cuda": cuda})
+    assert {b.record.core for b in plan.builds if b.variant == "cuda"} == {"cpu"}
+    assert toolchain_family("llama-images/debian:trixie") == "debian-trixie"
+    assert toolchain_family("quay.io/ascend/cann:8.5.0-910b-openeuler24.03-py3.11").startswith(
+        "quay.io"
+    )
+
+
+def test_variants_that_build_everything_say_why() -> None:
+    plan = plan_with(["cann"])
+    assert plan.builds[0].record.core == "single"
+    assert "openEuler" in plan.builds[0].core.reason
+
+
+def test_prebuilt_builders_are_named_by_their_content() -> None:
+    plan = plan_with(["cpu"], builder_target="prebuilt")
+    ref = plan.builds[0].request.build_args["BUILDER_IMAGE"]
+    assert ref.startswith("llama.cpp-builder:cpu-amd64-")
+    again = plan_with(["cpu"], builder_target="prebuilt")
+    assert again.builds[0].request.build_args["BUILDER_IMAGE"] == ref
+    other = plan_with(["vulkan"], builder_target="prebuilt")
+    assert other.builds[-1].request.build_args["BUILDER_IMAGE"] != ref
+    with pytest.raises(ProjectError, match="unknown builder target 'nightly'"):
+        plan_with(["cpu"], builder_target="nightly")
+
+
+def test_ccache_seed_reaches_only_its_toolchain() -> None:
+    key = toolchain_key(CATALOG.offline.ref, "linux/amd64")
+    assert key == "llama-images-debian-trixie-amd64"
+    plan = plan_with(["cpu"], ccache_seeds={key: "localhost:5000/llama.cpp-ccache:" + key})
+    assert all(b.request.build_args["CCACHE_SEED"].endswith(key) for b in plan.builds)
+    assert "CCACHE_SEED" not in plan_with(["cpu"]).builds[0].request.build_args
+    assert list(plan.toolchains()) == [key]
+
+
+def test_targets_and_flavours() -> None:
+    assert select_targets(CATALOG.select(["cpu"]), ["media", "runtime"]) == ("runtime", "media")
+    with pytest.raises(ProjectError, match="variant cann has no media flavour"):
+        select_targets(CATALOG.select(["cann"]), ["media"])
+    with pytest.raises(ProjectError, match="unknown target debug"):
+        select_targets(CATALOG.select(["cpu"]), ["debug"])
+
+
+def test_upstream_recipe_rewrite_swaps_bases_and_stubs_the_ui() -> None:
+    text = (
+        "ARG UBUNTU_VERSION=24.04\n"
+        "FROM docker.io/node:24 AS web\nRUN npm ci\n"
+        "FROM docker.io/ubuntu:$UBUNTU_VERSION AS build\nRUN cmake -B build -DGGML_NATIVE=OFF\n"
+        "COPY --from=web /app/tools/ui/dist tools/ui/dist\n"
+        "FROM docker.io/ubuntu:$UBUNTU_VERSION AS base\n"
+        "FROM base AS server\n"
+    )
+    rewritten = rewrite_recipe(text, "llama-images/debian:trixie")
+    assert "npm" not in rewritten and "node:24" not in rewritten
+    assert "FROM llama-images/debian:trixie AS build" in rewritten
+    assert "FROM base AS server" in rewritten
+    assert "-DGGML_NATIVE=OFF" in rewritten
+    assert "/app/tools/ui/dist/index.html" in rewritten
+
+
+def test_bench_figures_compare_with_their_goal() -> None:
+    assert Figure("cold", 60, "s", "upstream", 100, "<= 0.6").met == "yes"
+    assert Figure("cold", 61, "s", "upstream", 100, "<= 0.6").met == "NO"
+    assert Figure("no-op", 1.4, "s", goal="<s 5").met == "yes"
+    assert Figure("no-op", 6, "s", goal="<s 5").met == "NO"
+    assert Figure("sizes", 10, "bytes").met == ""
