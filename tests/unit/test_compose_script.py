@@ -1,0 +1,74 @@
+"""compose.sh, run on the host against small stand-in folders (non-ELF files: no ldd)."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.unit.conftest import REPO_ROOT
+
+COMPOSE = REPO_ROOT / "base-images" / "scripts" / "compose.sh"
+
+
+def compose(plugin: Path, root: Path, variant: str = "vulkan") -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["sh", str(COMPOSE), str(plugin), str(root), variant],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+@pytest.fixture
+def tree(tmp_path: Path) -> tuple[Path, Path]:
+    core = tmp_path / "app" / "cpu"
+    core.mkdir(parents=True)
+    for name in ("llama-server", "libllama.so", "libggml-base.so", "libggml-cpu-haswell.so"):
+        (core / name).write_text(name)
+    (core / "llama-server").chmod(0o755)
+    (core / "libllama.so.0").symlink_to("libllama.so")
+    plugin = tmp_path / "plugin"
+    plugin.mkdir()
+    (plugin / "libggml-base.so").write_text("the plugin tree's own copy")
+    (plugin / "libggml-vulkan.so").write_text("vulkan")
+    return core.parent, plugin
+
+
+def test_composes_core_links_plus_the_module(tree: tuple[Path, Path]) -> None:
+    root, plugin = tree
+    done = compose(plugin, root)
+    assert done.returncode == 0, done.stderr
+    core, variant = root / "cpu", root / "vulkan"
+    assert sorted(p.name for p in variant.iterdir()) == sorted(
+        [*(p.name for p in core.iterdir()), "libggml-vulkan.so"]
+    )
+    assert (variant / "libggml-base.so").read_text() == "libggml-base.so"  # the core's copy
+    assert (variant / "libllama.so").stat().st_ino == (core / "libllama.so").stat().st_ino
+    assert (variant / "libllama.so.0").is_symlink()
+    assert not (core / "libggml-vulkan.so").exists()
+
+
+def test_refuses_without_a_core(tree: tuple[Path, Path]) -> None:
+    root, plugin = tree
+    (root / "cpu" / "llama-server").unlink()
+    done = compose(plugin, root)
+    assert done.returncode == 1
+    assert "no core in" in done.stderr
+
+
+def test_refuses_a_plugin_tree_without_a_module(tree: tuple[Path, Path]) -> None:
+    root, plugin = tree
+    (plugin / "libggml-vulkan.so").unlink()
+    done = compose(plugin, root)
+    assert done.returncode == 1
+    assert "no vulkan backend module" in done.stderr
+
+
+def test_refuses_a_module_the_core_already_has(tree: tuple[Path, Path]) -> None:
+    root, plugin = tree
+    (root / "cpu" / "libggml-vulkan.so").write_text("stale")
+    done = compose(plugin, root)
+    assert done.returncode == 1
+    assert "already in the core" in done.stderr
