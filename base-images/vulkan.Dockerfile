@@ -58,12 +58,13 @@ COPY llama.cpp/ /src/llama.cpp/
 ARG LLAMA_BUILD_NUMBER
 ARG LLAMA_BUILD_COMMIT
 # The core's flags plus the backend: only the module (and the ggml-base it
-# links, a ccache hit) is compiled.
+# links, a ccache hit) is compiled; shaders go through glslc-cache.sh.
 RUN --mount=type=cache,id=llama-images-ccache,target=/root/.cache/ccache \
     --mount=type=bind,from=ccache-seed,target=/ccache-seed \
     /usr/local/lib/llama-base-images/compile.sh /src/llama.cpp /src/build ggml-vulkan \
         -DGGML_NATIVE=OFF \
         -DGGML_VULKAN=ON \
+        -DVulkan_GLSLC_EXECUTABLE=/usr/local/lib/llama-base-images/glslc-cache.sh \
         -DLLAMA_BUILD_TESTS=OFF \
         -DGGML_BACKEND_DL=ON \
         -DGGML_CPU_ALL_VARIANTS=ON
