@@ -28,7 +28,7 @@ FROM ${CCACHE_SEED} AS ccache-seed
 
 FROM builder AS build
 ARG TARGETARCH
-COPY base-images/scripts/ /usr/local/lib/llama-base-images/
+COPY base-images/scripts/compile.sh base-images/scripts/glslc-cache.sh /usr/local/lib/llama-base-images/
 COPY llama.cpp/ /src/llama.cpp/
 ARG LLAMA_BUILD_NUMBER
 ARG LLAMA_BUILD_COMMIT
@@ -40,6 +40,7 @@ RUN --mount=type=cache,id=llama-images-ccache,target=/root/.cache/ccache \
         -DLLAMA_BUILD_TESTS=OFF \
         -DGGML_BACKEND_DL=ON \
         -DGGML_CPU_ALL_VARIANTS=ON
+COPY base-images/scripts/ /usr/local/lib/llama-base-images/
 RUN /usr/local/lib/llama-base-images/package.sh /src/build/bin \
         "/out/app/bin/$(/usr/local/lib/llama-base-images/triple.sh "$TARGETARCH")" cpu
 

@@ -45,7 +45,7 @@ FROM ${CCACHE_SEED} AS ccache-seed
 
 FROM builder AS core-build
 ARG TARGETARCH
-COPY base-images/scripts/ /usr/local/lib/llama-base-images/
+COPY base-images/scripts/compile.sh base-images/scripts/glslc-cache.sh /usr/local/lib/llama-base-images/
 COPY llama.cpp/ /src/llama.cpp/
 ARG LLAMA_BUILD_NUMBER
 ARG LLAMA_BUILD_COMMIT
@@ -56,6 +56,7 @@ RUN --mount=type=cache,id=llama-images-ccache,target=/root/.cache/ccache \
         -DLLAMA_BUILD_TESTS=OFF \
         -DGGML_BACKEND_DL=ON \
         -DGGML_CPU_ALL_VARIANTS=ON
+COPY base-images/scripts/ /usr/local/lib/llama-base-images/
 RUN /usr/local/lib/llama-base-images/package.sh /src/build/bin \
         "/out/app/bin/$(/usr/local/lib/llama-base-images/triple.sh "$TARGETARCH")" cpu
 
@@ -68,7 +69,7 @@ FROM builder AS build
 ARG TARGETARCH
 # GPU architectures to compile for; "default" is every architecture upstream builds.
 ARG CUDA_DOCKER_ARCH=default
-COPY base-images/scripts/ /usr/local/lib/llama-base-images/
+COPY base-images/scripts/compile.sh base-images/scripts/glslc-cache.sh /usr/local/lib/llama-base-images/
 COPY llama.cpp/ /src/llama.cpp/
 ARG LLAMA_BUILD_NUMBER
 ARG LLAMA_BUILD_COMMIT
@@ -88,6 +89,7 @@ ARG VARIANT=cuda
 # Libraries only a GPU host's driver provides (the catalog's driver_libraries).
 ARG DRIVER_LIBRARIES="libcuda.so.1"
 COPY --from=core /app/ /out/app/
+COPY base-images/scripts/ /usr/local/lib/llama-base-images/
 RUN /usr/local/lib/llama-base-images/compose.sh /src/build/bin \
         "/out/app/bin/$(/usr/local/lib/llama-base-images/triple.sh "$TARGETARCH")" \
         "$VARIANT" ${DRIVER_LIBRARIES}
