@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from llama_images import gitinfo
 from llama_images.builder import BuiltImage, build_local, prepare_plan
 from llama_images.engine import BuildRequest, Engine
 from llama_images.errors import ProjectError
@@ -245,6 +246,25 @@ def run_bench(project: Project, workdir: Path, bump_source: str = "") -> BenchRe
             "s",
             goal="<s 5",
             note="no compile step ran" if not compiled else f"compiled: {ccache_rate(built)}",
+        )
+    )
+
+    with gitinfo.scratch_worktree(project.root, workdir / "edited") as checkout:
+        scripts = checkout / "base-images" / "scripts"
+        for script in ("package.sh", "compose.sh"):
+            with (scripts / script).open("a") as handle:
+                handle.write("# a packaging edit\n")
+        edited = Project(checkout, ours.settings)
+        repackaged, built = timed(lambda: build_local(edited))
+    result.add(
+        Figure(
+            "rebuild after a packaging script edit",
+            repackaged,
+            "s",
+            "our cold build",
+            cold,
+            "<= 0.1",
+            note=f"compiled: {ccache_rate(built) or 'nothing'}",
         )
     )
 

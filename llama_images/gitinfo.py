@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 from llama_images.errors import ProjectError
@@ -119,3 +121,13 @@ def delete_local_tag(repo: Path, tag: str) -> None:
 def push_tag(repo: Path, remote: str, tag: str) -> None:
     # Pushing the exact ref, never with --force: an existing remote tag is never moved.
     run_git(repo, "push", "--quiet", remote, f"refs/tags/{tag}:refs/tags/{tag}")
+
+
+@contextlib.contextmanager
+def scratch_worktree(repo: Path, path: Path) -> Iterator[Path]:
+    """A detached work tree of HEAD at `path`, removed when the block ends."""
+    run_git(repo, "worktree", "add", "--detach", "--force", str(path), "HEAD")
+    try:
+        yield path
+    finally:
+        run_git(repo, "worktree", "remove", "--force", str(path))
