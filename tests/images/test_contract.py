@@ -228,6 +228,12 @@ def test_gpu_image_carries_cpu_fallback(
     assert gpu_only and all(name.startswith("libggml-") for name in gpu_only), gpu_only
     for path in elf_files(fallback):
         assert dynamic_entries(path)["DT_RUNPATH"] == ["$ORIGIN"], path.name
+    copies = [
+        p.name
+        for p in fallback.iterdir()
+        if not p.is_symlink() and p.stat().st_ino != (gpu_folder / p.name).stat().st_ino
+    ]
+    assert not copies, f"stored twice instead of hard-linked: {copies}"
     fallback_image = ImageUnderTest(
         ref=gpu_image.ref,
         variant="cpu",
