@@ -78,8 +78,7 @@ RUN echo "${LD_LIBRARY_PATH:-}" | tr ':' '\n' | sed '/^$/d' \
 # toolkit's environment (ASCEND_TOOLKIT_HOME, ASCEND_OPP_PATH, PATH, ...).
 ENTRYPOINT []
 CMD ["/bin/bash"]
-# cp -a keeps the CPU fallback's hard links; a COPY would store every core file twice.
-RUN --mount=type=bind,from=build,source=/out/app,target=/tmp/app cp -a /tmp/app /app
+COPY --from=build /out/app/ /app/
 ARG VERSION_JSON
 COPY ${VERSION_JSON} /app/version.json
 

@@ -102,8 +102,7 @@ COPY base-images/scripts/apt-install.sh /usr/local/lib/llama-base-images/
 RUN --mount=type=cache,id=llama-images-apt-archives,target=/var/cache/apt,sharing=locked \
     --mount=type=cache,id=llama-images-apt-lists,target=/var/lib/apt/lists,sharing=locked \
     /usr/local/lib/llama-base-images/apt-install.sh libgomp1 libssl3t64 ${TOOLKIT_RUNTIME_PACKAGES}
-# cp -a keeps the CPU fallback's hard links; a COPY would store every core file twice.
-RUN --mount=type=bind,from=build,source=/out/app,target=/tmp/app cp -a /tmp/app /app
+COPY --from=build /out/app/ /app/
 # NVIDIA's bases set an ENTRYPOINT of their own; a base layer sets none.
 ENTRYPOINT []
 ARG VERSION_JSON

@@ -64,8 +64,7 @@ RUN { echo /opt/rocm/lib; echo "${LD_LIBRARY_PATH:-}" | tr ':' '\n'; } | sed '/^
 # A base layer has no ENTRYPOINT, whatever the vendor's base sets.
 ENTRYPOINT []
 CMD ["/bin/bash"]
-# cp -a keeps the CPU fallback's hard links; a COPY would store every core file twice.
-RUN --mount=type=bind,from=build,source=/out/app,target=/tmp/app cp -a /tmp/app /app
+COPY --from=build /out/app/ /app/
 ARG VERSION_JSON
 COPY ${VERSION_JSON} /app/version.json
 

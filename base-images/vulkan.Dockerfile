@@ -81,8 +81,7 @@ RUN --mount=type=cache,id=llama-images-apt-archives,target=/var/cache/apt,sharin
     --mount=type=cache,id=llama-images-apt-lists,target=/var/lib/apt/lists,sharing=locked \
     /usr/local/lib/llama-base-images/apt-install.sh \
         libgomp1 libssl3t64 libvulkan1 mesa-vulkan-drivers
-# cp -a keeps the CPU fallback's hard links; a COPY would store every core file twice.
-RUN --mount=type=bind,from=build,source=/out/app,target=/tmp/app cp -a /tmp/app /app
+COPY --from=build /out/app/ /app/
 ARG VERSION_JSON
 COPY ${VERSION_JSON} /app/version.json
 
