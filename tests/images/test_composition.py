@@ -58,12 +58,10 @@ def upstream_image(
 
 def folder_listing(engine: Engine, image: str, folder: str) -> dict[str, tuple[str, str]]:
     """name -> (inode, sha256) of every file in a folder; links are followed (stat -L)."""
+    line = 'echo "$f $(stat -L -c %i "$f") $(sha256sum < "$f")"'
     code, output = engine.run(
         image,
-        [
-            "-c",
-            f'cd {folder} && for f in *; do echo "$f $(stat -L -c %i "$f") $(sha256sum < "$f")"; done',
-        ],
+        ["-c", f"cd {folder} && for f in *; do {line}; done"],
         entrypoint=["/bin/sh"],
         user="0",
     )
