@@ -219,7 +219,7 @@ def run_bench(project: Project, workdir: Path, bump_source: str = "") -> BenchRe
             tree,
             recipe,
             variant,
-            plan.version.short_hash,
+            project.pin().short_commit,
             base,
             workdir / "upstream",
             no_cache=True,

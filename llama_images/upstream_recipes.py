@@ -10,6 +10,7 @@ for the equivalence tests.
 
 from __future__ import annotations
 
+import hashlib
 import re
 import sys
 from dataclasses import dataclass
@@ -66,22 +67,28 @@ def upstream_ref(variant: str, target: str, tag: str) -> str:
     return f"{UPSTREAM_REPOSITORY}/{variant}:{target}-{tag}"
 
 
+RECIPE_LABEL = "org.llama-images.upstream-recipe"
+
+
 def recipe_request(
-    tree: Path, recipe: str, base: str, workdir: Path, target: str, no_cache: bool
+    tree: Path, recipe: str, base: str, base_id: str, workdir: Path, target: str, no_cache: bool
 ) -> BuildRequest:
     source = tree / ".devops" / recipe
     if not source.is_file():
         raise ProjectError(f"upstream recipe {source} does not exist at the pin")
     workdir.mkdir(parents=True, exist_ok=True)
     dockerfile = workdir / recipe
-    dockerfile.write_text(rewrite_recipe(source.read_text(), base))
+    text = rewrite_recipe(source.read_text(), base)
+    dockerfile.write_text(text)
+    # What the image is made of: an image with the same key needs no rebuild.
+    key = hashlib.sha256(f"{text}\n{base_id}\n{target}".encode()).hexdigest()[:16]
     return BuildRequest(
         dockerfile=dockerfile,
         context=tree,
         target=target,
         platform="",
         build_args={},
-        labels={"org.llama-images.reference": "upstream-recipe"},
+        labels={RECIPE_LABEL: key},
         no_cache=no_cache,
     )
 
@@ -98,9 +105,19 @@ def build_upstream(
     target: str = "server",
     no_cache: bool = False,
 ) -> UpstreamImage:
-    """Builds one upstream recipe's target and tags it `llama-images-upstream/<variant>`."""
-    request = recipe_request(tree, recipe, base, workdir, target, no_cache)
+    """Builds one upstream recipe's target and tags it `llama-images-upstream/<variant>`.
+
+    Unless `no_cache`, an image already tagged and made of the same recipe text,
+    base image and target is reused as it is.
+    """
+    request = recipe_request(tree, recipe, base, engine.image_id(base), workdir, target, no_cache)
     ref = upstream_ref(variant, target, tag)
+    if (
+        not no_cache
+        and engine.image_exists(ref)
+        and engine.image_labels(ref).get(RECIPE_LABEL) == request.labels[RECIPE_LABEL]
+    ):
+        return UpstreamImage(variant, target, ref)
     print(f"==> building upstream's {recipe} ({target}) as {ref}", file=sys.stderr)
     with (workdir / f"build-{variant}-{target}.log").open("w") as log:
         image_id = engine.build(request, log)
