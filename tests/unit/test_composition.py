@@ -8,6 +8,7 @@ import pytest
 
 from llama_images.bases import ResolvedBases
 from llama_images.bench import Figure
+from llama_images.builder import ccache_seeds, check_builder_images
 from llama_images.catalog import load_catalog
 from llama_images.errors import ProjectError
 from llama_images.plan import (
@@ -159,3 +160,37 @@ def test_bench_figures_compare_with_their_goal() -> None:
     assert Figure("no-op", 1.4, "s", goal="<s 5").met == "yes"
     assert Figure("no-op", 6, "s", goal="<s 5").met == "NO"
     assert Figure("sizes", 10, "bytes").met == ""
+
+
+class RegistryWithout:
+    """An engine stand-in whose registry holds only `present`."""
+
+    def __init__(self, *present: str) -> None:
+        self.present = set(present)
+        self.asked: list[str] = []
+
+    def try_pull(self, ref: str) -> bool:
+        self.asked.append(ref)
+        return ref in self.present
+
+    def image_exists(self, ref: str) -> bool:
+        return False
+
+
+def test_a_missing_ccache_image_means_a_cold_start_not_an_error() -> None:
+    key = toolchain_key(CATALOG.offline.ref, "linux/amd64")
+    bases = {"cpu": OFFLINE, "vulkan": OFFLINE}
+    empty = RegistryWithout()
+    assert ccache_seeds(empty, "localhost:5000", "llama.cpp", bases, ["linux/amd64"]) == {}  # type: ignore[arg-type]
+    assert empty.asked == [f"localhost:5000/llama.cpp-ccache:{key}"]
+    full = RegistryWithout(f"localhost:5000/llama.cpp-ccache:{key}")
+    seeds = ccache_seeds(full, "localhost:5000", "llama.cpp", bases, ["linux/amd64"])  # type: ignore[arg-type]
+    assert seeds == {key: f"localhost:5000/llama.cpp-ccache:{key}"}
+    assert ccache_seeds(full, "", "llama.cpp", bases, ["linux/amd64"]) == {}  # type: ignore[arg-type]
+
+
+def test_prebuilt_builder_that_is_nowhere_stops_before_any_build() -> None:
+    plan = plan_with(["cpu"], builder_target="prebuilt")
+    with pytest.raises(ProjectError, match=r"prebuilt builder llama.cpp-builder:cpu-amd64-\w+ is"):
+        check_builder_images(RegistryWithout(), plan)  # type: ignore[arg-type]
+    check_builder_images(RegistryWithout(), plan_with(["cpu"]))  # type: ignore[arg-type]
