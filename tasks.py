@@ -284,3 +284,5 @@ def run_bench(c: Context, bump_source: str = "") -> None:
     print(bench.render(result))
     path = bench.write_results(result, ROOT / project.settings.results_dir)
     print(f"figures written to {path}")
+    if result.failed:
+        raise Exit(f"error: bench steps failed: {', '.join(result.failed)}", code=1)

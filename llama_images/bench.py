@@ -70,6 +70,7 @@ class BenchResult:
     machine: str
     figures: list[Figure] = field(default_factory=list)
     servers: list[dict[str, Any]] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
 
     def add(self, figure: Figure) -> Figure:
         self.figures.append(figure)
@@ -82,6 +83,7 @@ class BenchResult:
             "machine": self.machine,
             "figures": [{**asdict(f), "ratio": f.ratio, "met": f.met} for f in self.figures],
             "servers": self.servers,
+            "failed": self.failed,
         }
 
 
@@ -196,8 +198,37 @@ def measure_server(
         }
 
 
+def rebuild_figure(
+    name: str, action: Callable[[], list[BuiltImage]], cold: float, goal: str = ""
+) -> Figure:
+    seconds, built = timed(action)
+    return Figure(
+        name,
+        seconds,
+        "s",
+        "our cold build",
+        cold,
+        goal,
+        f"compiled: {ccache_rate(built) or 'nothing'}",
+    )
+
+
+def packaging_edit(project: Project, ours: Project, workdir: Path) -> list[BuiltImage]:
+    """Builds from a scratch work tree of HEAD whose packaging scripts were edited."""
+    with gitinfo.scratch_worktree(project.root, workdir / "edited") as checkout:
+        scripts = checkout / "base-images" / "scripts"
+        for script in ("package.sh", "compose.sh"):
+            with (scripts / script).open("a") as handle:
+                handle.write("# a packaging edit\n")
+        return build_local(Project(checkout, ours.settings))
+
+
 def run_bench(project: Project, workdir: Path, bump_source: str = "") -> BenchResult:
-    """Every figure of the bench, measured in this one run."""
+    """Every figure of the bench, measured in this one run.
+
+    A step that fails is recorded as failed (with its reason) and the others
+    still run; the caller exits non-zero when any failed.
+    """
     settings = project.settings
     ours = project.with_settings(variants=",".join(BENCH_VARIANTS), targets="runtime,server")
     plan, engine = prepare_plan(ours, dry_run=False)
@@ -206,112 +237,66 @@ def run_bench(project: Project, workdir: Path, bump_source: str = "") -> BenchRe
     tree = plan.source.path
     result = BenchResult(str(plan.version), f"{os.cpu_count()} cores, base {base}")
 
+    def step(name: str, measure: Callable[[], Figure | None]) -> None:
+        try:
+            figure = measure()
+        except ProjectError as exc:
+            result.failed.append(name)
+            result.add(Figure(name, 0.0, "s", note=f"FAILED: {exc.message}"))
+            return
+        if figure is not None:
+            result.add(figure)
+
     # Cold: no build cache, no cache mounts, no ccache.
     engine.prune_build_cache()
     cold, _ = timed(lambda: build_local(ours))
-    upstream: dict[str, str] = {}
-    upstream_cold = 0.0
-    for variant in BENCH_VARIANTS:
-        recipe = project.catalog().variants[variant].upstream_dockerfile
-        started = time.monotonic()
-        image = build_upstream(
-            engine,
-            tree,
-            recipe,
-            variant,
-            project.pin().short_commit,
-            base,
-            workdir / "upstream",
-            no_cache=True,
-        )
-        upstream[variant] = image.ref
-        upstream_cold += time.monotonic() - started
-    result.add(
-        Figure(
-            "cold build, cpu + vulkan",
-            cold,
-            "s",
-            "upstream's recipes, cold",
-            upstream_cold,
-            "<= 0.6",
-        )
+    step(
+        "no-op rebuild",
+        lambda: rebuild_figure("no-op rebuild", lambda: build_local(ours), cold, "<s 5"),
     )
-
-    noop, built = timed(lambda: build_local(ours))
-    compiled = [b for b in built if b.ccache != "cached"]
-    result.add(
-        Figure(
-            "no-op rebuild",
-            noop,
-            "s",
-            goal="<s 5",
-            note="no compile step ran" if not compiled else f"compiled: {ccache_rate(built)}",
-        )
-    )
-
-    with gitinfo.scratch_worktree(project.root, workdir / "edited") as checkout:
-        scripts = checkout / "base-images" / "scripts"
-        for script in ("package.sh", "compose.sh"):
-            with (scripts / script).open("a") as handle:
-                handle.write("# a packaging edit\n")
-        edited = Project(checkout, ours.settings)
-        repackaged, built = timed(lambda: build_local(edited))
-    result.add(
-        Figure(
+    step(
+        "rebuild after a packaging script edit",
+        lambda: rebuild_figure(
             "rebuild after a packaging script edit",
-            repackaged,
-            "s",
-            "our cold build",
+            lambda: packaging_edit(project, ours, workdir),
             cold,
             "<= 0.1",
-            note=f"compiled: {ccache_rate(built) or 'nothing'}",
-        )
+        ),
     )
-
-    refreshed = new_base(engine, base, workdir / "base")
-    rebuilt, built = timed(lambda: build_local(ours.with_settings(base_override=refreshed)))
-    result.add(
-        Figure(
+    step(
+        "rebuild on a new base image",
+        lambda: rebuild_figure(
             "rebuild on a new base image",
-            rebuilt,
-            "s",
-            "our cold build",
+            lambda: build_local(
+                ours.with_settings(base_override=new_base(engine, base, workdir / "base"))
+            ),
             cold,
             "<= 0.1",
-            note=f"ccache {ccache_rate(built)}",
-        )
+        ),
     )
-
     with local_registry(workdir / "registry") as server:
         seeded = ours.with_settings(ccache_registry=server.host)
-        exports = export_ccache(seeded)
-        for ref in exports:
-            engine.remove_image(ref)  # a fresh runner pulls it
-        engine.prune_build_cache()
-        fresh, built = timed(lambda: build_local(seeded))
-        result.add(
-            Figure(
-                "fresh runner seeded from the registry's ccache",
-                fresh,
-                "s",
-                "our cold build",
-                cold,
-                "<= 0.2",
-                note=f"ccache {ccache_rate(built)}",
-            )
-        )
 
+        def fresh_runner() -> list[BuiltImage]:
+            for ref in export_ccache(seeded):
+                engine.remove_image(ref)  # a fresh runner pulls it
+            engine.prune_build_cache()
+            return build_local(seeded)
+
+        step(
+            "fresh runner seeded from the registry's ccache",
+            lambda: rebuild_figure(
+                "fresh runner seeded from the registry's ccache", fresh_runner, cold, "<= 0.2"
+            ),
+        )
         if bump_source:
-            bumped, built = timed(lambda: build_local(ours.with_settings(source_path=bump_source)))
-            result.add(
-                Figure(
+            step(
+                "rebuild after a pin bump, ccache kept",
+                lambda: rebuild_figure(
                     "rebuild after a pin bump, ccache kept",
-                    bumped,
-                    "s",
-                    "our cold build",
+                    lambda: build_local(ours.with_settings(source_path=bump_source)),
                     cold,
-                    note=f"ccache {ccache_rate(built)}",
-                )
+                ),
             )
             build_local(ours)  # back to the pin for the image figures
         else:
@@ -324,15 +309,52 @@ def run_bench(project: Project, workdir: Path, bump_source: str = "") -> BenchRe
                 )
             )
 
-        sizes(result, engine, ours, str(plan.version), base, upstream, Registry(server.host))
-    servers(
-        result,
-        engine,
-        settings,
-        str(plan.version),
-        upstream,
-        model_folder(settings.cache_path, tree),
-        project,
+        # Upstream's recipes, built their way: no cache of any kind.
+        upstream: dict[str, str] = {}
+        upstream_cold = 0.0
+        for variant in BENCH_VARIANTS:
+            recipe = project.catalog().variants[variant].upstream_dockerfile
+            started = time.monotonic()
+            image = build_upstream(
+                engine,
+                tree,
+                recipe,
+                variant,
+                project.pin().short_commit,
+                base,
+                workdir / "upstream",
+                no_cache=True,
+            )
+            upstream[variant] = image.ref
+            upstream_cold += time.monotonic() - started
+        result.figures.insert(
+            0,
+            Figure(
+                "cold build, cpu + vulkan",
+                cold,
+                "s",
+                "upstream's recipes, cold",
+                upstream_cold,
+                "<= 0.6",
+            ),
+        )
+        step(
+            "image sizes",
+            lambda: sizes(
+                result, engine, ours, str(plan.version), base, upstream, Registry(server.host)
+            ),
+        )
+    step(
+        "servers",
+        lambda: servers(
+            result,
+            engine,
+            settings,
+            str(plan.version),
+            upstream,
+            model_folder(settings.cache_path, tree),
+            project,
+        ),
     )
     return result
 

@@ -20,7 +20,26 @@ from llama_images.engine import BuildRequest, Engine
 from llama_images.errors import ProjectError
 
 UPSTREAM_REPOSITORY = "llama-images-upstream"
-PLACEHOLDER_UI = "<!doctype html><title>llama.cpp</title>"
+# The files upstream's embed step requires of a UI build (tools/ui/embed.cpp).
+PLACEHOLDER_UI = {
+    "index.html": "<!doctype html><title>llama.cpp</title>",
+    "manifest.webmanifest": "{}",
+    "sw.js": "/* no UI */",
+    "build.json": "{}",
+    "version.json": "{}",
+    "bundle.placeholder.js": "/* no UI */",
+    "bundle.placeholder.css": "/* no UI */",
+    "workbox-placeholder.js": "/* no UI */",
+}
+
+
+def placeholder_ui_command(dist: str) -> str:
+    writes = " && ".join(
+        f"printf '%s' '{body}' > {dist}/{name}" for name, body in PLACEHOLDER_UI.items()
+    )
+    return f"RUN mkdir -p {dist} && {writes}"
+
+
 _FROM = re.compile(r"^FROM\s+(?:--platform=\S+\s+)?(\S+)(?:\s+AS\s+(\S+))?\s*$", re.IGNORECASE)
 
 
@@ -36,11 +55,7 @@ def rewrite_recipe(text: str, base: str) -> str:
             skipping = False
             if name.lower() == "web":
                 skipping = True
-                out += [
-                    f"FROM {base} AS web",
-                    "RUN mkdir -p /app/tools/ui/dist && "
-                    f"echo '{PLACEHOLDER_UI}' > /app/tools/ui/dist/index.html",
-                ]
+                out += [f"FROM {base} AS web", placeholder_ui_command("/app/tools/ui/dist")]
                 stages.add("web")
                 continue
             if image.lower() not in stages:
