@@ -144,10 +144,16 @@ def ccache_rate(built: list[BuiltImage]) -> str:
 
 
 def new_base(engine: Engine, base: str, workdir: Path) -> str:
-    """A new base image: the same files, another image id, as after a base refresh."""
+    """A new base image, as after a base refresh: one more layer (a changed file).
+
+    A label alone is not enough: BuildKit keys an image by its layers, so a
+    relabelled base is answered from the cache.
+    """
     workdir.mkdir(parents=True, exist_ok=True)
     dockerfile = workdir / "base.Dockerfile"
-    dockerfile.write_text(f"FROM {base}\nLABEL org.llama-images.bench-base={time.time_ns()}\n")
+    dockerfile.write_text(
+        f"FROM {base}\nRUN echo {time.time_ns()} > /etc/llama-images-base-refreshed\n"
+    )
     ref = f"{base.split(':')[0]}:bench-refreshed"
     with (workdir / "base-build.log").open("w") as log:
         image_id = engine.build(BuildRequest(dockerfile, workdir, "", "", {}, {}), log)
