@@ -280,7 +280,7 @@ def run_bench(project: Project, workdir: Path, bump_source: str = "") -> BenchRe
             "<= 0.1",
         ),
     )
-    with local_registry(workdir / "registry") as server:
+    with local_registry(workdir / "registry", auth="none") as server:
         seeded = ours.with_settings(ccache_registry=server.host)
 
         def fresh_runner() -> list[BuiltImage]:

@@ -177,12 +177,17 @@ class Engine:
         if not self.client.api.tag(image_id, repository, tag, force=True):
             raise ProjectError(f"engine refused to tag {image_id} as {ref}")
 
-    def push(self, ref: str) -> str:
-        """Pushes a tag to its registry; returns the manifest digest the registry stored."""
+    def push(self, ref: str, auth: dict[str, str] | None = None) -> str:
+        """Pushes a tag to its registry; returns the manifest digest the registry stored.
+
+        `auth` overrides the credentials the engine client read from the Docker configuration
+        when it connected."""
         repository, _, tag = ref.rpartition(":")
         digest = ""
         try:
-            for chunk in self.client.images.push(repository, tag, stream=True, decode=True):
+            for chunk in self.client.images.push(
+                repository, tag, stream=True, decode=True, auth_config=auth
+            ):
                 if "error" in chunk:
                     raise ProjectError(f"push of {ref} failed: {chunk['error']}")
                 digest = chunk.get("aux", {}).get("Digest", digest)
@@ -192,10 +197,10 @@ class Engine:
             raise ProjectError(f"push of {ref} reported no digest")
         return str(digest)
 
-    def pull(self, ref: str) -> str:
+    def pull(self, ref: str, auth: dict[str, str] | None = None) -> str:
         """Pulls an image (a tag or repo@digest); returns the local image id."""
         try:
-            image = self.client.images.pull(ref)
+            image = self.client.images.pull(ref, auth_config=auth)
         except docker.errors.APIError as exc:
             raise ProjectError(f"pull of {ref} failed: {exc.explanation}") from None
         return str(image.id)

@@ -14,9 +14,10 @@ from llama_images.engine import Engine
 from llama_images.errors import ProjectError
 from llama_images.inventory import local_images
 from llama_images.metadata import CORE_TARGET, VERSION_JSON_PATH, write_json_atomically
+from llama_images.multiarch import PlatformImage, index_document, platform_image
 from llama_images.plan import TARGETS, image_repository, image_tags
 from llama_images.project import Project
-from llama_images.registry import PlatformManifest, Registry, split_reference
+from llama_images.registry import OCI_INDEX_TYPE, Registry, split_reference
 from llama_images.report import table
 from version import BuildVersion
 
@@ -81,6 +82,11 @@ def version_check(engine: Engine, ref: str, group: ImageGroup, version: str) -> 
         raise ProjectError(f"{ref}: {server} --version failed: {output.strip()[-200:]}")
 
 
+def staging_tag(versioned: str, platform: str) -> str:
+    """Where a platform job pushes its image before the merge: `<tag>-<arch>`."""
+    return f"{versioned}-{platform.split('/')[1]}"
+
+
 def publish_groups(
     engine: Engine,
     registry: Registry,
@@ -109,32 +115,28 @@ def publish_groups(
         step = "push"
         platform = ""
         try:
-            manifests = []
+            images: list[PlatformImage] = []
             for platform, local in sorted(group.images.items()):
-                arch = platform.split("/")[1]
-                staging = f"{versioned}-{arch}"
-                if mode == "merge":
-                    found = registry.manifest(name, staging.rpartition(":")[2])
-                else:
+                staging = staging_tag(versioned, platform)
+                if mode != "merge":
                     engine.tag(local, staging)
                     try:
-                        found = registry.manifest(name, engine.push(staging))
+                        engine.push(staging, auth=registry.engine_auth())
                     finally:
                         engine.untag(staging)
-                if found is None:
-                    raise ProjectError(f"{staging} is not in the registry: push it first")
-                manifests.append(PlatformManifest(found[0], platform))
-                result.platforms[platform] = found[0].digest
+                image = platform_image(registry, name, staging.rpartition(":")[2], platform)
+                images.append(image)
+                result.platforms[platform] = image.digest
             if mode == "push":
                 result.status = "pushed"
                 continue
-            step, platform = "manifest list", ""
-            result.list_digest = registry.put_manifest_list(
-                name, versioned.rpartition(":")[2], manifests
+            step, platform = "index", ""
+            result.list_digest = registry.put_manifest(
+                name, versioned.rpartition(":")[2], index_document(images), OCI_INDEX_TYPE
             )
             step = "smoke test"
             pinned = f"{repository}@{result.list_digest}"
-            engine.pull(pinned)
+            engine.pull(pinned, auth=registry.engine_auth())
             try:
                 version_check(engine, pinned, group, str(version))
                 if smoke is not None:
@@ -178,6 +180,10 @@ def write_release_record(
 
 def publish(project: Project, *, dry_run: bool, mode: str = "all") -> list[GroupResult]:
     settings = project.settings
+    if mode not in PUBLISH_MODES:
+        raise ProjectError(
+            f"unknown publish mode {mode!r}: choose one of {', '.join(PUBLISH_MODES)}"
+        )
     if not settings.registry:
         raise ProjectError("no registry to publish to: set LLAMA_IMAGES_REGISTRY or --registry")
     version = project.version()

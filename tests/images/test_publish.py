@@ -1,30 +1,74 @@
-"""publish: a real registry (Debian's docker-registry on loopback), real pushes and pulls."""
+"""publish: Debian's docker-registry on loopback requiring a login over TLS (htpasswd, or tokens
+from an issuer it verifies), real pushes and pulls with the credentials `docker login` stored."""
 
 from __future__ import annotations
 
+import base64
+import io
 import json
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from llama_images.engine import Engine
 from llama_images.errors import ProjectError
 from llama_images.inventory import version_status_table
-from llama_images.localregistry import LocalRegistry, local_registry
+from llama_images.localregistry import (
+    PULL_ONLY_USER,
+    LocalRegistry,
+    RegistryAuth,
+    issue_certificate,
+    local_registry,
+)
 from llama_images.metadata import OCI, project_label
 from llama_images.project import Project
 from llama_images.publish import GroupResult, ImageGroup, publish_groups, write_release_record
-from llama_images.registry import LIST_TYPE, Registry
+from llama_images.registry import (
+    ATTESTATION,
+    OCI_INDEX_TYPE,
+    REFERENCE_DIGEST,
+    REFERENCE_TYPE,
+    Credentials,
+    Registry,
+    docker_certs_dir,
+)
 from llama_images.settings import Settings
 from llama_images.smoke import ImageUnderTest
 from version import BuildVersion
 
+ROOT = Path(__file__).resolve().parents[2]
+NAME = "llama.cpp"
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+
+
+def serve(
+    tmp_path: Path, auth: RegistryAuth, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[LocalRegistry]:
+    """A registry, and a Docker configuration logged into it (as `docker login` leaves one)."""
+    with local_registry(tmp_path / "registry", auth=auth) as server:
+        docker_config = tmp_path / "docker-config"
+        server.login(docker_config)
+        monkeypatch.setenv("DOCKER_CONFIG", str(docker_config))
+        yield server
+
+
+@pytest.fixture(params=["htpasswd", "token"])
+def registry_server(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[LocalRegistry]:
+    yield from serve(tmp_path, request.param, monkeypatch)
+
 
 @pytest.fixture
-def registry_server(tmp_path: Path) -> Iterator[LocalRegistry]:
-    with local_registry(tmp_path / "registry") as server:
-        yield server
+def token_registry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalRegistry]:
+    yield from serve(tmp_path, "token", monkeypatch)
 
 
 @pytest.fixture(scope="session")
@@ -34,24 +78,94 @@ def cpu_runtime(engine: Engine, runtime_image: ImageUnderTest) -> ImageUnderTest
     return runtime_image
 
 
-@pytest.fixture
-def arm64_image(engine: Engine, cpu_runtime: ImageUnderTest, tmp_path: Path) -> Iterator[str]:
-    """A tiny linux/arm64 image with the cpu image's labels: enough to prove the merge."""
-    rootfs = tmp_path / "arm64-rootfs"
-    (rootfs / "app").mkdir(parents=True)
-    (rootfs / "app" / "README").write_text("arm64 stand-in for the manifest list test\n")
-    ref = f"llama-images-test/arm64:{cpu_runtime.version}"
-    labels = [
-        f"LABEL {key}={json.dumps(value)}"
-        for key, value in cpu_runtime.labels.items()
-        if key != project_label("platform")
-    ]
-    labels.append(f'LABEL {project_label("platform")}="linux/arm64"')
-    engine.import_rootfs(rootfs, ref, labels, platform="linux/arm64")
-    try:
-        yield ref
-    finally:
-        engine.remove_image(ref)
+def _tar_of(files: dict[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as archive:
+        for path, data in files.items():
+            info = tarfile.TarInfo(path)
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+def _descriptor(media_type: str, digest: str, data: bytes, **extra: Any) -> dict[str, Any]:
+    return {"mediaType": media_type, "digest": digest, "size": len(data), **extra}
+
+
+def push_as_buildkit_does(
+    registry: Registry, tag: str, labels: dict[str, str], architecture: str
+) -> tuple[str, str]:
+    """Pushes a one-layer image as Docker 29 and buildx do: an OCI index holding the image
+    manifest and a provenance attestation manifest. Returns (image digest, attestation digest)."""
+    layer = _tar_of({"app/README": f"{architecture} stand-in for the merge test\n".encode()})
+    layer_digest = registry.put_blob(NAME, layer)
+    config = json.dumps(
+        {
+            "architecture": architecture,
+            "os": "linux",
+            "config": {"Labels": labels},
+            "rootfs": {"type": "layers", "diff_ids": [layer_digest]},
+        }
+    ).encode()
+    image = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": OCI_MANIFEST,
+            "config": _descriptor(
+                "application/vnd.oci.image.config.v1+json", registry.put_blob(NAME, config), config
+            ),
+            "layers": [_descriptor("application/vnd.oci.image.layer.v1.tar", layer_digest, layer)],
+        }
+    ).encode()
+    image_digest = registry.put_manifest(NAME, f"{tag}-image", image, OCI_MANIFEST)
+    statement = json.dumps(
+        {
+            "_type": "https://in-toto.io/Statement/v0.1",
+            "predicateType": "https://slsa.dev/provenance/v0.2",
+        }
+    ).encode()
+    empty = b"{}"
+    attestation = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": OCI_MANIFEST,
+            "config": _descriptor(
+                "application/vnd.oci.image.config.v1+json", registry.put_blob(NAME, empty), empty
+            ),
+            "layers": [
+                _descriptor(
+                    "application/vnd.in-toto+json",
+                    registry.put_blob(NAME, statement),
+                    statement,
+                    annotations={"in-toto.io/predicate-type": "https://slsa.dev/provenance/v0.2"},
+                )
+            ],
+        }
+    ).encode()
+    attestation_digest = registry.put_manifest(NAME, f"{tag}-att", attestation, OCI_MANIFEST)
+    index = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": OCI_INDEX_TYPE,
+            "manifests": [
+                _descriptor(
+                    OCI_MANIFEST,
+                    image_digest,
+                    image,
+                    platform={"architecture": architecture, "os": "linux"},
+                ),
+                _descriptor(
+                    OCI_MANIFEST,
+                    attestation_digest,
+                    attestation,
+                    platform={"architecture": "unknown", "os": "unknown"},
+                    annotations={REFERENCE_DIGEST: image_digest, REFERENCE_TYPE: ATTESTATION},
+                ),
+            ],
+        }
+    ).encode()
+    registry.put_manifest(NAME, tag, index, OCI_INDEX_TYPE)
+    return image_digest, attestation_digest
 
 
 def test_publish_merges_platforms_and_moves_latest(
@@ -59,35 +173,53 @@ def test_publish_merges_platforms_and_moves_latest(
     project: Project,
     registry_server: LocalRegistry,
     cpu_runtime: ImageUnderTest,
-    arm64_image: str,
     tmp_path: Path,
 ) -> None:
-    repository = f"{registry_server.host}/llama.cpp"
+    repository = f"{registry_server.host}/{NAME}"
     version = BuildVersion.parse(cpu_runtime.version)
-    group = ImageGroup(
-        "cpu", "runtime", {"linux/amd64": cpu_runtime.ref, "linux/arm64": arm64_image}
-    )
-    results = publish_groups(engine, Registry(registry_server.host), repository, version, [group])
-    result = results[0]
-    assert result.status == "published"
     registry = Registry(registry_server.host)
-    found = registry.manifest("llama.cpp", f"cpu-{version}")
-    assert found is not None
-    descriptor, document = found
-    assert descriptor.media_type == LIST_TYPE
-    platforms = {
-        f"{m['platform']['os']}/{m['platform']['architecture']}": m["digest"]
-        for m in document["manifests"]
+    assert registry.credentials is not None, "the Docker configuration holds the login"
+
+    # The amd64 job pushes the local image; the arm64 job pushed an index with provenance.
+    amd64 = ImageGroup("cpu", "runtime", {"linux/amd64": cpu_runtime.ref})
+    pushed = publish_groups(engine, registry, repository, version, [amd64], mode="push")
+    assert pushed[0].status == "pushed"
+    arm64_labels = {**cpu_runtime.labels, project_label("platform"): "linux/arm64"}
+    arm64_digest, attestation_digest = push_as_buildkit_does(
+        registry, f"cpu-{version}-arm64", dict(arm64_labels), "arm64"
+    )
+
+    both = ImageGroup("cpu", "runtime", {"linux/amd64": "", "linux/arm64": ""})
+    results = publish_groups(engine, registry, repository, version, [both], mode="merge")
+    result = results[0]
+    assert result.status == "published", result.error
+    assert result.platforms == {
+        "linux/amd64": pushed[0].platforms["linux/amd64"],
+        "linux/arm64": arm64_digest,
     }
-    assert platforms == result.platforms
-    assert set(platforms) == {"linux/amd64", "linux/arm64"}
-    latest = registry.manifest("llama.cpp", "latest-cpu")
+
+    found = registry.manifest(NAME, f"cpu-{version}")
+    assert found is not None
+    descriptor, index = found
+    assert descriptor.media_type == OCI_INDEX_TYPE
+    assert descriptor.digest == result.list_digest
+    entries = {(e["platform"]["os"], e["platform"]["architecture"]): e for e in index["manifests"]}
+    assert set(entries) == {("linux", "amd64"), ("linux", "arm64"), ("unknown", "unknown")}
+    assert entries[("linux", "amd64")]["digest"] == result.platforms["linux/amd64"]
+    provenance = entries[("unknown", "unknown")]
+    assert provenance["digest"] == attestation_digest
+    assert provenance["annotations"][REFERENCE_DIGEST] == arm64_digest
+    notes = index["annotations"]
+    assert notes[f"{OCI}.version"] == str(version)
+    assert notes[f"{OCI}.revision"] == cpu_runtime.labels[f"{OCI}.revision"]
+    assert notes[f"{OCI}.description"]
+    latest = registry.manifest(NAME, "latest-cpu")
     assert latest is not None and latest[0].digest == result.list_digest
 
-    # Pulled back by digest: labels and version.json intact.
-    by_digest = f"{repository}@{platforms['linux/amd64']}"
+    # Pulled back by digest, with the stored login: labels and version.json intact.
+    by_digest = f"{repository}@{result.list_digest}"
     engine.untag(by_digest)
-    engine.pull(by_digest)
+    engine.pull(by_digest, auth=registry.engine_auth())
     try:
         labels = engine.image_labels(by_digest)
         code, output = engine.run(
@@ -96,6 +228,7 @@ def test_publish_merges_platforms_and_moves_latest(
     finally:
         engine.untag(by_digest)
     assert labels[f"{OCI}.version"] == str(version)
+    assert labels[project_label("platform")] == "linux/amd64"
     assert code == 0 and json.loads(output)["version"] == str(version)
 
     status = version_status_table(
@@ -107,50 +240,129 @@ def test_publish_merges_platforms_and_moves_latest(
     write_release_record(record, version, "f" * 40, results)
     written = json.loads(record.read_text())
     assert written["tag"] == f"base-images/v{version}"
-    assert written["variants"]["cpu"]["runtime"]["platforms"] == platforms
+    assert written["variants"]["cpu"]["runtime"]["platforms"] == result.platforms
 
 
-def amd64_publication(
-    registry_server: LocalRegistry, cpu_runtime: ImageUnderTest
-) -> tuple[str, BuildVersion, ImageGroup]:
-    """Where to publish, the image's version, and the one-platform group to publish."""
-    return (
-        f"{registry_server.host}/llama.cpp",
-        BuildVersion.parse(cpu_runtime.version),
-        ImageGroup("cpu", "runtime", {"linux/amd64": cpu_runtime.ref}),
+def published_once(
+    engine: Engine, server: LocalRegistry, image: ImageUnderTest
+) -> tuple[str, BuildVersion, ImageGroup, str]:
+    """Publishes the amd64 image once: (repository, version, group, digest of latest-cpu)."""
+    repository = f"{server.host}/{NAME}"
+    version = BuildVersion.parse(image.version)
+    group = ImageGroup("cpu", "runtime", {"linux/amd64": image.ref})
+    first = publish_groups(engine, Registry(server.host), repository, version, [group])
+    return repository, version, group, first[0].list_digest
+
+
+def latest_digest(server: LocalRegistry) -> str | None:
+    found = Registry(server.host, Credentials(server.username, server.password)).manifest(
+        NAME, "latest-cpu"
     )
+    return None if found is None else found[0].digest
 
 
 def test_failed_push_leaves_latest_where_it_was(
-    engine: Engine,
-    registry_server: LocalRegistry,
-    cpu_runtime: ImageUnderTest,
+    engine: Engine, token_registry: LocalRegistry, cpu_runtime: ImageUnderTest
 ) -> None:
-    repository, version, group = amd64_publication(registry_server, cpu_runtime)
-    first = publish_groups(engine, Registry(registry_server.host), repository, version, [group])
-    before = first[0].list_digest
-
+    repository, version, group, before = published_once(engine, token_registry, cpu_runtime)
     newer = BuildVersion(stamp="9912312359", short_hash=version.short_hash)
-    registry_server.stop()
+    token_registry.stop()
     results: list[GroupResult] = []
     with pytest.raises(ProjectError, match=r"cpu runtime failed at push \(linux/amd64\)"):
         publish_groups(
-            engine, Registry(registry_server.host), repository, newer, [group], results=results
+            engine, Registry(token_registry.host), repository, newer, [group], results=results
         )
     assert results[0].status == "failed"
-    registry_server.start()
-    latest = Registry(registry_server.host).manifest("llama.cpp", "latest-cpu")
-    assert latest is not None and latest[0].digest == before
+    token_registry.start()
+    assert latest_digest(token_registry) == before
+
+
+def test_refused_push_is_one_line_and_moves_nothing(
+    engine: Engine, token_registry: LocalRegistry, cpu_runtime: ImageUnderTest, tmp_path: Path
+) -> None:
+    repository, version, group, before = published_once(engine, token_registry, cpu_runtime)
+    newer = BuildVersion(stamp="9912312359", short_hash=version.short_hash)
+    reader = Registry(token_registry.host, Credentials(PULL_ONLY_USER, token_registry.password))
+    reader.ping()  # the login itself is valid: only pushing is refused
+    with pytest.raises(ProjectError, match="failed at push") as refused:
+        publish_groups(engine, reader, repository, newer, [group])
+    assert "\n" not in refused.value.message
+    assert latest_digest(token_registry) == before
+    assert f"cpu-{newer}" not in reader.tags(NAME)
 
 
 def test_failed_smoke_test_leaves_latest_where_it_was(
-    engine: Engine,
-    registry_server: LocalRegistry,
-    cpu_runtime: ImageUnderTest,
+    engine: Engine, token_registry: LocalRegistry, cpu_runtime: ImageUnderTest
 ) -> None:
-    repository, version, group = amd64_publication(registry_server, cpu_runtime)
+    repository = f"{token_registry.host}/{NAME}"
+    group = ImageGroup("cpu", "runtime", {"linux/amd64": cpu_runtime.ref})
     # Publishing the image under another version: its version.json disagrees.
-    other = BuildVersion(stamp="9912312359", short_hash=version.short_hash)
+    other = BuildVersion(stamp="9912312359", short_hash=cpu_runtime.version.split("-")[1])
     with pytest.raises(ProjectError, match="failed at smoke test"):
-        publish_groups(engine, Registry(registry_server.host), repository, other, [group])
-    assert Registry(registry_server.host).manifest("llama.cpp", "latest-cpu") is None
+        publish_groups(engine, Registry(token_registry.host), repository, other, [group])
+    assert latest_digest(token_registry) is None
+
+
+def publish_cli(registry: str, docker_config: Path) -> subprocess.CompletedProcess[str]:
+    """`invoke publish-images` as a user runs it, with the given Docker configuration."""
+    invoke = shutil.which("invoke", path=str(Path(sys.executable).parent))
+    assert invoke is not None
+    return subprocess.run(
+        [invoke, "publish-images", "--variants", "cpu", "--registry", registry],
+        cwd=ROOT,
+        env={**_environ(), "DOCKER_CONFIG": str(docker_config)},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def _environ() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if not k.startswith("LLAMA_IMAGES_")}
+
+
+def _only_line(stderr: str) -> str:
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, stderr
+    return lines[0]
+
+
+@pytest.mark.parametrize("auth", ["htpasswd", "token"])
+def test_wrong_password_is_one_line_before_any_push(
+    auth: RegistryAuth, tmp_path: Path, cpu_runtime: ImageUnderTest
+) -> None:
+    with local_registry(tmp_path / "registry", auth=auth) as server:
+        stale = tmp_path / "stale-login"
+        stale.mkdir()
+        pair = base64.b64encode(f"{server.username}:not-the-password".encode()).decode()
+        (stale / "config.json").write_text(json.dumps({"auths": {server.host: {"auth": pair}}}))
+        done = publish_cli(server.host, stale)
+        assert done.returncode != 0
+        line = _only_line(done.stderr)
+        assert f"refused the login of {server.username}" in line
+        assert f"docker login {server.host}" in line
+
+        empty = tmp_path / "no-login"
+        empty.mkdir()
+        done = publish_cli(server.host, empty)
+        assert done.returncode != 0
+        assert f"requires a login: run `docker login {server.host}`" in _only_line(done.stderr)
+        assert Registry(server.host, Credentials(server.username, server.password)).tags(NAME) == []
+
+
+def test_unknown_ca_is_one_line_before_any_push(
+    tmp_path: Path, cpu_runtime: ImageUnderTest
+) -> None:
+    with local_registry(tmp_path / "registry", auth="htpasswd") as server:
+        docker_config = tmp_path / "docker-config"
+        server.login(docker_config)
+        # The engine and this client now trust another CA for the host.
+        other_ca = issue_certificate("another CA")
+        other_ca.write(docker_certs_dir(server.host), "ca")
+        done = publish_cli(server.host, docker_config)
+        assert done.returncode != 0
+        line = _only_line(done.stderr)
+        assert "TLS certificate is not trusted" in line
+        assert f"{docker_certs_dir(server.host)}/ca.crt" in line
+        shutil.copyfile(server.ca_file, docker_certs_dir(server.host) / "ca.crt")
+        assert Registry(server.host, Credentials(server.username, server.password)).tags(NAME) == []
