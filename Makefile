@@ -1,12 +1,14 @@
-# Every target runs the Invoke task of the same name; the virtual environment
-# is made on first use.
+# Every target but the helpers (help, host, test) runs the Invoke task of the same
+# name, and every Invoke task has a target (tests/unit/test_makefile.py checks
+# both ways); the virtual environment is made on first use.
 VENV := .venv
 PY := $(VENV)/bin/python
 INVOKE := $(VENV)/bin/invoke
 NOX := $(VENV)/bin/nox
 
-.PHONY: help show-git-info check-base-images-version build-local test-local-images \
-        clean-local-images test host
+.PHONY: help host test show-git-info check-base-images-version diff-upstream \
+        release-base-images ci-matrix bake-file build-local build-builders export-ccache \
+        bench test-local-images clean-local-images publish-images
 
 help:
 	@$(INVOKE) --list
@@ -21,13 +23,18 @@ $(VENV)/.installed: pyproject.toml
 host:
 	@./.ci/install-host
 
-show-git-info check-base-images-version clean-local-images: $(VENV)/.installed
+# Tasks that need only git and files.
+show-git-info check-base-images-version diff-upstream release-base-images: $(VENV)/.installed
 	$(INVOKE) $@ $(ARGS)
 
-build-local: $(VENV)/.installed host
+ci-matrix bake-file: $(VENV)/.installed
 	$(INVOKE) $@ $(ARGS)
 
-test-local-images: $(VENV)/.installed host
+# Tasks that build images or use the engine.
+build-local build-builders export-ccache bench: $(VENV)/.installed host
+	$(INVOKE) $@ $(ARGS)
+
+test-local-images clean-local-images publish-images: $(VENV)/.installed host
 	$(INVOKE) $@ $(ARGS)
 
 # Everything CI runs: lint, types, unit tests, then build the images (warm

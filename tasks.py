@@ -14,7 +14,7 @@ from invoke.context import Context
 from invoke.exceptions import Exit
 from invoke.tasks import task
 
-from llama_images import bench, builder, ci, drift, inventory, publish, release, toolchains
+from llama_images import builder, ci, drift, inventory, publish, release, toolchains
 from llama_images.engine import Engine
 from llama_images.errors import ProjectError
 from llama_images.project import Project
@@ -278,6 +278,10 @@ def bake_file(
 @shows_errors
 def run_bench(c: Context, bump_source: str = "") -> None:
     """Measure build cost and image figures against references from the same run."""
+    # Imported here: bench loads packages of the test extra (gguf, numpy, bcrypt,
+    # cryptography), which `pip install .` leaves out; every other task loads without them.
+    from llama_images import bench
+
     project = open_project()
     workdir = project.settings.cache_path / "bench"
     result = bench.run_bench(project, workdir, bump_source=bump_source)

@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import contextlib
+import re
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import SplitResult, urlsplit
 
 from llama_images.errors import ProjectError
 from version import CommitFacts
 
 GIT = "git"
+# Remote schemes whose host also serves the repository's web page over https.
+NETWORK_SCHEMES = {"https", "http", "ssh", "git", "git+ssh", "ssh+git"}
+# git's scp-like syntax, [user@]host:path: a colon before any slash.
+SCP_LIKE = re.compile(r"^(?:[^@/:]+@)?(?P<host>[^@/:]+):(?P<path>.+)$")
 
 
 def run_git(repo: Path, *args: str, timeout: float = 120) -> str:
@@ -69,6 +75,37 @@ def remote_url(repo: Path, remote: str = "origin") -> str | None:
         return run_git(repo, "remote", "get-url", remote) or None
     except ProjectError:
         return None
+
+
+def web_address(remote: str) -> str | None:
+    """The https address of a remote's repository, without credentials or `.git`.
+
+    None for a local path or a file:// remote: those name no place on the web.
+    """
+    remote = remote.strip()
+    if "://" in remote:
+        host_and_path = _url_host_and_path(urlsplit(remote))
+    elif match := SCP_LIKE.match(remote):
+        host_and_path = (match["host"].lower(), match["path"])
+    else:
+        host_and_path = None
+    if host_and_path is None:
+        return None
+    host, path = host_and_path
+    path = path.strip("/").removesuffix(".git")
+    return f"https://{host}/{path}" if path else None
+
+
+def _url_host_and_path(url: SplitResult) -> tuple[str, str] | None:
+    if url.scheme.lower() not in NETWORK_SCHEMES or not url.hostname:
+        return None
+    try:
+        port = url.port
+    except ValueError:
+        return None
+    # An ssh or git port says nothing about where the web server listens.
+    keeps_port = port is not None and url.scheme.lower() in {"https", "http"}
+    return (f"{url.hostname}:{port}" if keeps_port else url.hostname), url.path
 
 
 def clone_tag(url: str, tag: str, dest: Path, timeout: float) -> str:

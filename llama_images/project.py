@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -45,7 +47,21 @@ class Project:
     def version(self) -> BuildVersion:
         return version_for(self.commit())
 
-    def source_url(self) -> str:
-        if self.settings.image_source:
-            return self.settings.image_source
-        return gitinfo.remote_url(self.root, self.settings.remote) or "unknown"
+    def source_url(self, environ: Mapping[str, str] | None = None) -> str:
+        """The repository's https address for the source labels; '' when none is known."""
+        if self.settings.source_url:
+            return gitinfo.web_address(self.settings.source_url) or ""
+        remote = gitinfo.remote_url(self.root, self.settings.remote)
+        if remote and (address := gitinfo.web_address(remote)):
+            return address
+        return github_actions_address(os.environ if environ is None else environ)
+
+
+def github_actions_address(environ: Mapping[str, str]) -> str:
+    """The repository a GitHub Actions job runs for, or '' outside GitHub Actions."""
+    if environ.get("GITHUB_ACTIONS") != "true":
+        return ""
+    server, repository = environ.get("GITHUB_SERVER_URL"), environ.get("GITHUB_REPOSITORY")
+    if not (server and repository):
+        return ""
+    return gitinfo.web_address(f"{server.rstrip('/')}/{repository}") or ""

@@ -11,6 +11,7 @@ from pathlib import Path
 from dotenv import dotenv_values
 
 from llama_images.errors import ProjectError
+from llama_images.gitinfo import web_address
 
 ENV_PREFIX = "LLAMA_IMAGES_"
 BASE_MODES = ("auto", "upstream", "offline")
@@ -41,7 +42,9 @@ class Settings:
     docker: str = "/usr/bin/docker"
     release_branch: str = "main"
     remote: str = "origin"
-    image_source: str = ""  # URL for the source label; empty: the git remote's URL
+    # The repository's https address, for the images' source and url labels; empty: the
+    # git remote's, else GitHub Actions' repository, else none.
+    source_url: str = ""
     results_dir: str = "results"
     targets: str = "runtime,server"  # add `media` for the flavour with ffmpeg
     # `fromsource` builds each toolchain stage; `prebuilt` uses `invoke build-builders`' images.
@@ -80,6 +83,11 @@ class Settings:
             raise ProjectError("no variant chosen: name at least one, e.g. --variants cpu")
         if not self.target_list:
             raise ProjectError("no target chosen: name at least one, e.g. --targets server")
+        if self.source_url and web_address(self.source_url) is None:
+            raise ProjectError(
+                f"source URL {self.source_url!r} is not a web address: set "
+                f"{ENV_PREFIX}SOURCE_URL to one like https://github.com/Owner/Repo"
+            )
         return self
 
 

@@ -10,6 +10,13 @@ import pytest
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "install: installs the package into a fresh virtual environment (network, about a minute)",
+    )
+
+
 def git(repo: Path, *args: str, env: dict[str, str] | None = None) -> str:
     return subprocess.run(
         ["git", "-C", str(repo), *args],

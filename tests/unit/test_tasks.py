@@ -52,3 +52,12 @@ def test_show_git_info() -> None:
     assert done.returncode == 0, done.stderr
     for fact in ("version", "release tag", "commit time (RFC 3339)", "b10454"):
         assert fact in done.stdout
+
+
+def test_a_path_as_source_url_is_one_line() -> None:
+    done = invoke("show-git-info", env={"LLAMA_IMAGES_SOURCE_URL": "/srv/repo"})
+    assert done.returncode == 1
+    assert done.stderr.strip() == (
+        "error: source URL '/srv/repo' is not a web address: "
+        "set LLAMA_IMAGES_SOURCE_URL to one like https://github.com/Owner/Repo"
+    )
