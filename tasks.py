@@ -2,30 +2,36 @@
 
 from __future__ import annotations
 
+import difflib
 import json
+import re
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from functools import wraps
 from pathlib import Path
 from typing import Any, TypeVar
 
 from invoke.context import Context
-from invoke.exceptions import Exit
+from invoke.exceptions import Exit, ParseError
+from invoke.parser.parser import ParseMachine
 from invoke.tasks import task
 
 from llama_images import builder, ci, drift, inventory, publish, release, toolchains
 from llama_images.engine import Engine
 from llama_images.errors import ProjectError
+from llama_images.paths import output_file, user_path, write_text_atomically
 from llama_images.project import Project
 from llama_images.upstream import fetch_source
 
 ROOT = Path(__file__).resolve().parent
 F = TypeVar("F", bound=Callable[..., Any])
+INTERRUPTED = 130  # the shell's code for a command stopped by SIGINT
+_UNKNOWN_TOKEN = re.compile(r"No idea what '(?P<token>.+)' is!")
 
 
 def shows_errors(function: F) -> F:
-    """Turns a ProjectError into a one-line message and a non-zero exit."""
+    """Turns a ProjectError or Ctrl-C into a one-line message and a non-zero exit."""
 
     @wraps(function)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -33,8 +39,39 @@ def shows_errors(function: F) -> F:
             return function(*args, **kwargs)
         except ProjectError as exc:
             raise Exit(f"error: {exc.message}", code=1) from None
+        except KeyboardInterrupt:
+            raise Exit("error: interrupted (Ctrl-C)", code=INTERRUPTED) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def closest_hint(token: str, names: Iterable[str]) -> str:
+    """' Did you mean X?' for the known name closest to a mistyped one, else ''."""
+    closest = difflib.get_close_matches(token, list(names), n=1)
+    return f" Did you mean {closest[0]}?" if closest else ""
+
+
+def _flag_hint(token: str, machine: Any) -> str:
+    if machine.context is machine.initial:
+        owners = sorted(name for name, ctx in machine.contexts.items() if token in ctx.flags)
+        if owners:
+            return f" Task flags follow the task's name, e.g. invoke {owners[0]} {token} ..."
+    flags = [flag for flag in machine.context.flags if flag.startswith("--")]
+    return closest_hint(token, flags)
+
+
+def _parse_error_with_hint(machine: Any, message: str) -> None:
+    unknown = _UNKNOWN_TOKEN.fullmatch(message)
+    if unknown and unknown["token"].startswith("--"):
+        message += _flag_hint(unknown["token"], machine)
+    elif unknown and not unknown["token"].startswith("-"):
+        message += closest_hint(unknown["token"], machine.contexts)
+    raise ParseError(message, machine.context)
+
+
+# invoke prints its parser's errors itself and offers no hook to add to them; the `invoke`
+# users run is its own Program, so the hint goes into the parser (invoke is pinned to 3.0.3).
+ParseMachine.error = _parse_error_with_hint  # type: ignore[method-assign,assignment]
 
 
 def open_project(**flags: str | None) -> Project:
@@ -145,9 +182,10 @@ def clean_local_images(c: Context, dry_run: bool = False, keep_current: bool = F
     project = open_project()
     engine = Engine.connect(project.settings.docker, start=False)
     keep = str(project.version()) if keep_current else None
-    removed = inventory.clean_local_images(engine, keep_version=keep, dry_run=dry_run)
+    removed, kept = inventory.clean_local_images(engine, keep_version=keep, dry_run=dry_run)
     verb = "would remove" if dry_run else "removed"
-    print("\n".join(f"{verb} {ref}" for ref in removed) or "no project image to remove")
+    lines = [f"{verb} {ref}" for ref in removed] + [f"kept {note}" for note in kept]
+    print("\n".join(lines) or "no project image to remove")
 
 
 @task(
@@ -155,6 +193,7 @@ def clean_local_images(c: Context, dry_run: bool = False, keep_current: bool = F
     help={"image": "an image reference to test (repeatable)", "variant": "test one variant"},
     iterable=["image"],
 )
+@shows_errors
 def test_local_images(
     c: Context, image: list[str] | None = None, variant: str | None = None
 ) -> None:
@@ -183,7 +222,7 @@ def diff_upstream(c: Context, upstream: str | None = None, update: bool = False)
     project = open_project()
     pin = project.pin()
     if upstream:
-        tree = Path(upstream).expanduser().resolve()
+        tree = user_path(upstream, "--upstream").resolve()
     else:
         tree = fetch_source(pin, project.settings.cache_path, project.settings.source_path).path
     if update:
@@ -263,11 +302,12 @@ def bake_file(
     branch: str = "main",
 ) -> None:
     """Write a buildx bake definition with the same targets as build-local's plan."""
+    destination = output_file(output, "--output")
     project = open_project(variants=variants, platforms=platforms, base_mode="upstream")
     plan, _ = builder.prepare_plan(project, dry_run=True, use_engine=False)
     builder.stage_context(project, plan, local_source=bool(project.settings.source_path))
     definition = ci.bake_definition(plan, cache, parent, branch)
-    Path(output).write_text(json.dumps(definition, indent=2) + "\n")
+    write_text_atomically(destination, json.dumps(definition, indent=2) + "\n")
     print(f"wrote {output}: {len(definition['target'])} targets")
 
 

@@ -9,11 +9,13 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from llama_images.bases import BaseResolver, ResolvedBases
 from llama_images.catalog import Variant
 from llama_images.engine import Engine
 from llama_images.errors import ProjectError
+from llama_images.manifest import first_difference, tree_manifest
 from llama_images.metadata import CORE_TARGET, write_json_atomically
 from llama_images.plan import (
     BuildPlan,
@@ -25,9 +27,10 @@ from llama_images.plan import (
 )
 from llama_images.project import Project
 from llama_images.report import human_size, table
-from llama_images.upstream import SourceTree, fetch_source
+from llama_images.upstream import VERIFIED_MARKER, SourceTree, fetch_source
 
-SOURCE_IGNORE = shutil.ignore_patterns(".git", "build", "__pycache__")
+SOURCE_IGNORED_NAMES = (".git", "build", "__pycache__")
+SOURCE_IGNORE = shutil.ignore_patterns(*SOURCE_IGNORED_NAMES)
 
 
 @dataclass(frozen=True)
@@ -69,15 +72,49 @@ def context_dir(cache: Path, source: SourceTree) -> Path:
     return cache / "contexts" / key
 
 
+def _ignored_in_context(name: str) -> bool:
+    return any(part in SOURCE_IGNORED_NAMES for part in name.split("/"))
+
+
+def context_copy_difference(source: SourceTree, copy: Path) -> str | None:
+    """How the build context's copy of a cached source differs from its verified manifest."""
+    if source.files is None:
+        return "the source has no manifest"
+    expected = {name: d for name, d in source.files.items() if not _ignored_in_context(name)}
+    return first_difference(expected, tree_manifest(copy, exclude={VERIFIED_MARKER}))
+
+
+def _copy_is_stale(source: SourceTree, copy: Path, ready: Path) -> bool:
+    if not ready.is_file():
+        return True
+    difference = context_copy_difference(source, copy)
+    if difference is not None:
+        print(f"==> build context's source copy: {difference}: copying it again", file=sys.stderr)
+    return difference is not None
+
+
+def copy_source(source: Path, copy: Path) -> None:
+    """Copies a source tree into the build context; what cannot be copied is one error."""
+    try:
+        shutil.copytree(source, copy, symlinks=True, ignore=SOURCE_IGNORE)
+    except shutil.Error as exc:
+        shutil.rmtree(copy, ignore_errors=True)
+        path, _, why = exc.args[0][0]
+        raise ProjectError(f"cannot copy {path} into the build context: {why}") from None
+    except OSError as exc:
+        shutil.rmtree(copy, ignore_errors=True)
+        raise ProjectError(f"cannot copy {source} into the build context: {exc}") from None
+
+
 def stage_context(project: Project, plan: BuildPlan, local_source: bool) -> None:
-    """Lays out the build context: the source (copied once), the scripts, version.json."""
+    """Lays out the build context: the verified source copy, the scripts, version.json."""
     context = plan.context
     tree = context / "llama.cpp"
     ready = context / ".source-ready"
-    if local_source or not ready.is_file():
+    if local_source or _copy_is_stale(plan.source, tree, ready):
         shutil.rmtree(context, ignore_errors=True)
         context.mkdir(parents=True)
-        shutil.copytree(plan.source.path, tree, symlinks=True, ignore=SOURCE_IGNORE)
+        copy_source(plan.source.path, tree)
         ready.write_text(plan.source.origin + "\n")
     scripts = context / "base-images" / "scripts"
     shutil.rmtree(scripts, ignore_errors=True)
@@ -216,17 +253,62 @@ def check_builder_images(engine: Engine, plan: BuildPlan) -> None:
             )
 
 
-def tag_all(engine: Engine, built: list[BuiltImage]) -> None:
-    """Points every tag at its new image; earlier images left with no tag are removed."""
-    previous = {
-        engine.image_id(tag) for image in built for tag in image.tags if engine.image_exists(tag)
-    }
+class Tagger(Protocol):
+    """What tagging needs of the engine (a protocol, so the decisions can be tested alone)."""
+
+    def image_exists(self, ref: str) -> bool: ...
+    def image_id(self, ref: str) -> str: ...
+    def image_tags(self, ref: str) -> list[str]: ...
+    def tag(self, image_id: str, ref: str) -> None: ...
+    def remove_image(self, image_id: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class KeptImage:
+    """An earlier image that lost its tags but stays, because the engine still needs it."""
+
+    image_id: str
+    former_tags: tuple[str, ...]
+    reason: str
+
+    def note(self) -> str:
+        short = self.image_id.removeprefix("sha256:")[:12]
+        return (
+            f"kept the previous image {short} (was {', '.join(self.former_tags)}): "
+            f"the engine says {self.reason!r}; docker image rm {short} removes it once unused"
+        )
+
+
+def replaced_images(previous: dict[str, str], built: list[BuiltImage]) -> dict[str, list[str]]:
+    """Earlier image ids whose tags now name new images, with the tags they had."""
+    new_ids = {image.image_id for image in built}
+    replaced: dict[str, list[str]] = {}
+    for tag, image_id in previous.items():
+        if image_id not in new_ids:
+            replaced.setdefault(image_id, []).append(tag)
+    return replaced
+
+
+def tag_all(engine: Tagger, built: list[BuiltImage]) -> list[KeptImage]:
+    """Points every tag at its new image; earlier images left with no tag are removed.
+
+    An earlier image the engine keeps (ImageInUse: an application image was built FROM it)
+    or fails to remove stays: the build succeeded, so that is a note, never a failure.
+    """
+    tags = [tag for image in built for tag in image.tags]
+    previous = {tag: engine.image_id(tag) for tag in tags if engine.image_exists(tag)}
     for image in built:
         for tag in image.tags:
             engine.tag(image.image_id, tag)
-    for image_id in previous - {image.image_id for image in built}:
-        if not engine.image_tags(image_id):
+    kept: list[KeptImage] = []
+    for image_id, former in replaced_images(previous, built).items():
+        if not engine.image_exists(image_id) or engine.image_tags(image_id):
+            continue
+        try:
             engine.remove_image(image_id)
+        except ProjectError as exc:
+            kept.append(KeptImage(image_id, tuple(former), exc.message))
+    return kept
 
 
 def build_local(
@@ -258,14 +340,14 @@ def build_local(
                 build.tags,
                 time.monotonic() - started,
                 engine.image_size(image_id),
-                ccache_summary(log_path.read_text()),
+                ccache_summary(log_path.read_text(errors="replace")),
             )
         )
         if build.target == CORE_TARGET:
             # An intermediate the composed builds of this run read: tagged at once.
             for tag in build.tags:
                 engine.tag(image_id, tag)
-    tag_all(engine, [i for i in built if i.target != CORE_TARGET])
+    kept = tag_all(engine, [i for i in built if i.target != CORE_TARGET])
     print(
         table(
             ["variant", "platform", "target", "seconds", "ccache hits", "size", "image", "tags"],
@@ -285,4 +367,6 @@ def build_local(
             title=f"built {plan.version}",
         )
     )
+    for image in kept:
+        print(image.note())
     return built

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from llama_images.errors import ProjectError
+from llama_images.paths import read_utf8
 
 # Platform ARGs BuildKit predeclares in the global scope only.
 PLATFORM_ARGS = frozenset(
@@ -175,10 +176,7 @@ def _logical_lines(text: str) -> list[tuple[int, str]]:
 
 
 def parse_dockerfile(path: Path) -> Dockerfile:
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise ProjectError(f"cannot read {path}: {exc.strerror}") from None
+    text = read_utf8(path)
     global_args: dict[str, str | None] = {}
     stages: list[Stage] = []
     for number, line in _logical_lines(text):

@@ -34,6 +34,13 @@ NO_ENGINE_HELP = (
 )
 
 
+HTTP_CONFLICT = 409  # e.g. "image has dependent child images", "being used by running container"
+
+
+class ImageInUse(ProjectError):
+    """The engine refuses to remove an image that other images or containers depend on."""
+
+
 @dataclass(frozen=True)
 class BuildRequest:
     """One `docker build` invocation, fully resolved."""
@@ -211,8 +218,16 @@ class Engine:
             self.client.images.remove(ref, force=False, noprune=False)
 
     def remove_image(self, ref: str) -> None:
-        with contextlib.suppress(docker.errors.ImageNotFound):
+        """Removes a tag or an image; ImageInUse when the engine must keep it."""
+        try:
             self.client.images.remove(ref, force=True, noprune=False)
+        except docker.errors.ImageNotFound:
+            return
+        except docker.errors.APIError as exc:
+            reason = str(exc.explanation or exc)
+            if exc.status_code == HTTP_CONFLICT:
+                raise ImageInUse(reason) from None
+            raise ProjectError(f"engine could not remove {ref}: {reason}") from None
 
     def build(self, request: BuildRequest, log: IO[str]) -> str:
         """Runs one BuildKit build, streaming its output; returns the image id."""
@@ -225,6 +240,7 @@ class Engine:
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
                 text=True,
+                errors="replace",  # a compiler's odd byte must not end a build
                 env=env,
                 bufsize=1,
             ) as proc:

@@ -19,6 +19,25 @@ NETWORK_SCHEMES = {"https", "http", "ssh", "git", "git+ssh", "ssh+git"}
 SCP_LIKE = re.compile(r"^(?:[^@/:]+@)?(?P<host>[^@/:]+):(?P<path>.+)$")
 
 
+class GitMissing(ProjectError):
+    """git itself cannot be run."""
+
+
+class GitFailed(ProjectError):
+    """git ran and refused; `reason` is git's own message."""
+
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+def git_reason(stderr: str) -> str:
+    """git's own reason: its first fatal/error line, not the advice printed after it."""
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    reasons = [line for line in lines if line.startswith(("fatal:", "error:"))]
+    return (reasons or lines or ["no message"])[0]
+
+
 def run_git(repo: Path, *args: str, timeout: float = 120) -> str:
     """Runs git in `repo` and returns its stripped standard output."""
     try:
@@ -30,12 +49,14 @@ def run_git(repo: Path, *args: str, timeout: float = 120) -> str:
             check=False,
         )
     except FileNotFoundError:
-        raise ProjectError("git is not installed: install it (apt-get install git)") from None
+        raise GitMissing(
+            f"git is not on PATH ({GIT} not found): install it (apt-get install git)"
+        ) from None
     except subprocess.TimeoutExpired:
         raise ProjectError(f"git {' '.join(args)} took more than {timeout:.0f} s") from None
     if done.returncode != 0:
-        detail = (done.stderr.strip().splitlines() or ["no message"])[-1]
-        raise ProjectError(f"git {' '.join(args)} failed in {repo}: {detail}")
+        reason = git_reason(done.stderr)
+        raise GitFailed(f"git {' '.join(args)} failed in {repo}: {reason}", reason)
     return done.stdout.strip()
 
 
@@ -43,10 +64,18 @@ def toplevel(path: Path) -> Path:
     """The root of the git work tree holding `path`."""
     try:
         return Path(run_git(path, "rev-parse", "--show-toplevel"))
-    except ProjectError:
-        raise ProjectError(
-            f"{path} is not a git repository: versions come from git, so run from a clone"
-        ) from None
+    except GitFailed as exc:
+        if "dubious ownership" in exc.reason:
+            raise ProjectError(
+                f"git refuses {path}, which another user owns ({exc.reason}): run as its owner, "
+                f"or trust it with git config --global --add safe.directory {path}"
+            ) from None
+        if "not a git repository" in exc.reason:
+            raise ProjectError(
+                f"{path} is not a git repository ({exc.reason}): versions come from git, "
+                "so run from a clone"
+            ) from None
+        raise ProjectError(f"git cannot read {path}: {exc.reason}") from None
 
 
 def commit_facts(repo: Path) -> CommitFacts:
@@ -54,7 +83,7 @@ def commit_facts(repo: Path) -> CommitFacts:
     root = toplevel(repo)
     try:
         sha = run_git(root, "rev-parse", "--verify", "HEAD^{commit}")
-    except ProjectError:
+    except GitFailed:
         raise ProjectError(
             f"{root} has no commit yet: commit first, versions name a commit"
         ) from None
@@ -119,10 +148,12 @@ def clone_tag(url: str, tag: str, dest: Path, timeout: float) -> str:
             check=True,
             env={"GIT_TERMINAL_PROMPT": "0", "PATH": "/usr/bin:/bin:/usr/local/bin"},
         )
+    except FileNotFoundError:
+        raise GitMissing(f"git is not on PATH ({GIT} not found): install it") from None
     except subprocess.TimeoutExpired:
         raise ProjectError(f"git clone of {url} took more than {timeout:.0f} s") from None
     except subprocess.CalledProcessError as exc:
-        detail = (exc.stderr.strip().splitlines() or ["no message"])[-1]
+        detail = git_reason(exc.stderr)
         raise ProjectError(f"git clone of {url} at {tag} failed: {detail}") from None
     return run_git(dest, "rev-parse", "HEAD")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from llama_images import gitinfo
-from llama_images.engine import Engine
+from llama_images.engine import Engine, ImageInUse
 from llama_images.errors import ProjectError
 from llama_images.metadata import OCI, project_label
 from llama_images.plan import image_repository
@@ -132,15 +132,25 @@ def registry_rows(project: Project, current: BuildVersion) -> list[list[str]]:
     ]
 
 
-def clean_local_images(engine: Engine, *, keep_version: str | None, dry_run: bool) -> list[str]:
-    """Removes the images this project built (all, or all but one version)."""
-    removed = []
+def clean_local_images(
+    engine: Engine, *, keep_version: str | None, dry_run: bool
+) -> tuple[list[str], list[str]]:
+    """Removes the images this project built (all, or all but one version).
+
+    Returns what was removed and, for what the engine keeps (an image other images were
+    built FROM), the reference and the engine's reason.
+    """
+    removed: list[str] = []
+    kept: list[str] = []
     for image in local_images(engine):
         if keep_version is not None and image.version == keep_version:
             continue
-        refs = list(image.tags) or [image.image_id]
-        for ref in refs:
-            if not dry_run:
-                engine.remove_image(ref)
+        for ref in list(image.tags) or [image.image_id]:
+            try:
+                if not dry_run:
+                    engine.remove_image(ref)
+            except ImageInUse as exc:
+                kept.append(f"{ref}: {exc.message}")
+                continue
             removed.append(ref)
-    return removed
+    return removed, kept

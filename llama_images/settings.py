@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import difflib
+import io
 import os
 import platform
 from collections.abc import Mapping
@@ -9,12 +11,29 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
 from dotenv import dotenv_values
+from dotenv.parser import Binding, parse_stream
 
 from llama_images.errors import ProjectError
 from llama_images.gitinfo import web_address
+from llama_images.paths import read_utf8, user_path
+from llama_images.reference import check_reference, check_registry, check_repository
 
 ENV_PREFIX = "LLAMA_IMAGES_"
 BASE_MODES = ("auto", "upstream", "offline")
+# LLAMA_IMAGES_* names that the CI workflow and the tests read: not settings, yet not typos.
+NOT_SETTINGS = frozenset(
+    ENV_PREFIX + name
+    for name in (
+        "ACTIONS_DIR",
+        "CI_PLATFORMS",
+        "CI_VARIANTS",
+        "OWNER",
+        "REGISTRY_TOKEN",
+        "REGISTRY_USER",
+        "SMOKE_FILTER",
+        "VOCAB",
+    )
+)
 
 
 def _host_platform() -> str:
@@ -57,7 +76,7 @@ class Settings:
 
     @property
     def cache_path(self) -> Path:
-        return Path(self.cache_dir).expanduser()
+        return user_path(self.cache_dir, f"{ENV_PREFIX}CACHE_DIR")
 
     @property
     def platform_list(self) -> list[str]:
@@ -77,8 +96,15 @@ class Settings:
             raise ProjectError(
                 f"unknown base mode {self.base_mode!r}: choose one of {', '.join(BASE_MODES)}"
             )
-        if not self.repo or " " in self.repo:
-            raise ProjectError(f"invalid image repository name {self.repo!r}")
+        check_repository(self.repo, f"{ENV_PREFIX}REPO")
+        for name in ("registry", "ccache_registry"):
+            if value := getattr(self, name):
+                check_registry(value, ENV_PREFIX + name.upper())
+        if self.base_override:
+            check_reference(self.base_override, f"{ENV_PREFIX}BASE_OVERRIDE")
+        for name in ("cache_dir", "source_path"):
+            if value := getattr(self, name):
+                user_path(value, ENV_PREFIX + name.upper())
         if not self.variant_list:
             raise ProjectError("no variant chosen: name at least one, e.g. --variants cpu")
         if not self.target_list:
@@ -95,6 +121,19 @@ def setting_names() -> list[str]:
     return [f.name for f in fields(Settings)]
 
 
+def environment_names() -> list[str]:
+    return [ENV_PREFIX + name.upper() for name in setting_names()]
+
+
+def check_name(name: str, where: str) -> None:
+    """An LLAMA_IMAGES_* name that is no setting is a typo: never silently ignored."""
+    if not name.startswith(ENV_PREFIX) or name in NOT_SETTINGS or name in environment_names():
+        return
+    closest = difflib.get_close_matches(name, environment_names(), n=1)
+    hint = f"did you mean {closest[0]}?" if closest else "see the Settings class in settings.py"
+    raise ProjectError(f"unknown setting {name} in {where}: {hint}")
+
+
 def _pick(source: Mapping[str, str | None], prefix: str) -> dict[str, str]:
     chosen: dict[str, str] = {}
     for name in setting_names():
@@ -102,6 +141,35 @@ def _pick(source: Mapping[str, str | None], prefix: str) -> dict[str, str]:
         if value is not None:
             chosen[name] = value
     return chosen
+
+
+def _parse_problem(statement: str) -> str:
+    _, equals, value = statement.partition("=")
+    value = value.strip()
+    if equals and value[:1] in {"'", '"'} and value.count(value[0]) % 2:
+        return f"its {value[0]} quote is never closed"
+    return "python-dotenv cannot parse it (write NAME=value)"
+
+
+def _line_of(binding: Binding) -> int:
+    # python-dotenv counts a statement from the blank lines before it: skip those.
+    text = binding.original.string
+    return binding.original.line + text[: len(text) - len(text.lstrip())].count("\n")
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    """The settings a .env file sets; a line python-dotenv cannot read is an error, not skipped."""
+    text = read_utf8(path)
+    for binding in parse_stream(io.StringIO(text)):
+        where = f"{path} line {_line_of(binding)}"
+        if binding.error:
+            raise ProjectError(f"{where}: {_parse_problem(binding.original.string)}")
+        if binding.key is None or not binding.key.startswith(ENV_PREFIX):
+            continue
+        check_name(binding.key, where)
+        if binding.value is None:
+            raise ProjectError(f"{where}: {binding.key} has no value: write {binding.key}=value")
+    return _pick(dotenv_values(stream=io.StringIO(text)), ENV_PREFIX)
 
 
 def load_settings(
@@ -113,8 +181,11 @@ def load_settings(
     env_file = root / ".env"
     chosen: dict[str, str] = {}
     if env_file.is_file():
-        chosen.update(_pick(dotenv_values(env_file), ENV_PREFIX))
-    chosen.update(_pick(os.environ if environ is None else environ, ENV_PREFIX))
+        chosen.update(read_env_file(env_file))
+    environment = os.environ if environ is None else environ
+    for name in sorted(environment):
+        check_name(name, "the environment")
+    chosen.update(_pick(environment, ENV_PREFIX))
     for name, value in (flags or {}).items():
         if name not in setting_names():
             raise ProjectError(f"unknown setting {name!r}")

@@ -10,11 +10,16 @@ import sys
 import tarfile
 import tempfile
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from llama_images import gitinfo
 from llama_images.errors import ProjectError
+from llama_images.manifest import ALGORITHM, first_difference, tree_manifest
+from llama_images.metadata import write_json_atomically
+from llama_images.paths import user_path
 
 PIN_FILE = "pin.toml"
 VERIFIED_MARKER = ".llama-images-source.json"
@@ -24,6 +29,10 @@ DOWNLOAD_TIMEOUT = 900.0
 
 class ProofFailed(ProjectError):
     """A source was reached but is not the pinned one: stop, never fall back."""
+
+
+class IncompleteCache(Exception):
+    """A cache entry that cannot be trusted or read as a whole: it is fetched again."""
 
 
 @dataclass(frozen=True)
@@ -63,6 +72,8 @@ class SourceTree:
     path: Path
     origin: str  # e.g. "pypi-sdist llama-cpp-python==0.3.35" or "local /path"
     proof: str
+    # The verified manifest (path -> digest) of a cached tree; None for a user's own tree.
+    files: Mapping[str, str] | None = field(default=None, compare=False, repr=False)
 
 
 def load_pin(devops: Path) -> Pin:
@@ -154,7 +165,7 @@ def _fetch_sdist(spec: SourceSpec, pin: Pin, work: Path) -> tuple[Path, str]:
 
 
 def _fetch_archive(spec: SourceSpec, pin: Pin, work: Path) -> tuple[Path, str]:
-    archive = Path(spec.path).expanduser()
+    archive = user_path(spec.path, "the pin's source archive")
     if not archive.is_file():
         raise ProjectError(f"source archive {archive} does not exist")
     return _verify_and_extract(archive, spec, work)
@@ -186,19 +197,104 @@ def _extract_subdir(archive: Path, subdir: str, dest: Path) -> Path:
     return dest
 
 
+@dataclass(frozen=True)
+class SourceRecord:
+    """What the verification of a cached tree found, written into the tree after unpacking."""
+
+    origin: str
+    proof: str
+    files: dict[str, str]
+
+    def document(self) -> dict[str, Any]:
+        return {
+            "origin": self.origin,
+            "proof": self.proof,
+            "algorithm": ALGORITHM,
+            "files": self.files,
+        }
+
+
+def read_record(tree: Path) -> SourceRecord:
+    """The record of a cached tree; IncompleteCache when it is absent, partial or older."""
+    marker = tree / VERIFIED_MARKER
+    try:
+        document = json.loads(marker.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise IncompleteCache("has no verification record (an interrupted fetch)") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        raise IncompleteCache(f"has an unreadable {VERIFIED_MARKER}") from None
+    if not isinstance(document, dict):
+        raise IncompleteCache(f"has a malformed {VERIFIED_MARKER}")
+    if "files" not in document:
+        raise IncompleteCache("has no manifest of its files (cached by an older version)")
+    files, origin, proof = document["files"], document.get("origin"), document.get("proof")
+    if (
+        document.get("algorithm") != ALGORITHM
+        or not isinstance(files, dict)
+        or not all(isinstance(v, str) for v in files.values())
+        or not isinstance(origin, str)
+        or not isinstance(proof, str)
+    ):
+        raise IncompleteCache(f"has a malformed {VERIFIED_MARKER}")
+    return SourceRecord(origin=origin, proof=proof, files=files)
+
+
+def check_cached_tree(tree: Path, record: SourceRecord) -> SourceTree:
+    """The cached tree, once every file is proven to hold what was verified at fetch time."""
+    difference = first_difference(record.files, tree_manifest(tree, exclude={VERIFIED_MARKER}))
+    if difference is not None:
+        raise ProjectError(
+            f"cached llama.cpp source {tree} no longer matches what was verified: {difference}; "
+            f"remove {tree} to fetch it again"
+        )
+    proof = f"{record.proof}; all {len(record.files)} files match"
+    return SourceTree(path=tree, origin=record.origin, proof=proof, files=record.files)
+
+
+def _cached_source(final: Path) -> SourceTree | None:
+    """The verified cached tree, or None when there is none or it must be fetched again."""
+    if not final.exists():
+        return None
+    try:
+        record = read_record(final)
+    except IncompleteCache as exc:
+        print(f"==> cached llama.cpp source {final} {exc}: fetching it again", file=sys.stderr)
+        return None
+    return check_cached_tree(final, record)
+
+
+def _install(tree: Path, final: Path, origin: str, proof: str) -> SourceTree:
+    """Records the unpacked tree's manifest, then moves the tree to its place in one rename."""
+    record = SourceRecord(origin, proof, tree_manifest(tree, exclude={VERIFIED_MARKER}))
+    write_json_atomically(tree / VERIFIED_MARKER, record.document())
+    if final.is_dir() and not final.is_symlink():
+        shutil.rmtree(final)
+    elif final.exists() or final.is_symlink():
+        final.unlink()
+    tree.rename(final)
+    return SourceTree(path=final, origin=origin, proof=proof, files=record.files)
+
+
 def fetch_source(pin: Pin, cache: Path, override: str = "") -> SourceTree:
-    """The pinned llama.cpp tree: a local override, the verified cache, or a fresh fetch."""
+    """The pinned llama.cpp tree: a local override, the verified cache, or a fresh fetch.
+
+    A cached tree is compared with the manifest written when it was unpacked, every time.
+    """
     if override:
-        local = Path(override).expanduser().resolve()
+        local = user_path(override, "LLAMA_IMAGES_SOURCE_PATH").resolve()
+        if not local.is_dir():
+            raise ProjectError(
+                f"LLAMA_IMAGES_SOURCE_PATH {local} does not exist: point it at a llama.cpp "
+                "checkout, or unset it to build the pinned source"
+            )
         if not is_llama_tree(local):
             raise ProjectError(f"{local} is not a llama.cpp source tree (no tools/server)")
         return SourceTree(path=local, origin=f"local {local}", proof="local override, unverified")
     sources = _prepare_cache(cache)
     final = sources / pin.commit
-    marker = final / VERIFIED_MARKER
-    if marker.is_file():
-        record = json.loads(marker.read_text())
-        return SourceTree(path=final, origin=record["origin"], proof=record["proof"])
+    cached = _cached_source(final)
+    if cached is not None:
+        return cached
     failures: list[str] = []
     for spec in pin.sources:
         with tempfile.TemporaryDirectory(dir=sources, prefix=".fetch-") as tmp:
@@ -218,11 +314,5 @@ def fetch_source(pin: Pin, cache: Path, override: str = "") -> SourceTree:
                 continue
             if not is_llama_tree(tree):
                 raise ProjectError(f"{spec.describe()} did not yield a llama.cpp tree")
-            (tree / VERIFIED_MARKER).write_text(
-                json.dumps({"origin": spec.describe(), "proof": proof}, indent=2)
-            )
-            if final.exists():
-                shutil.rmtree(final)
-            tree.rename(final)
-            return SourceTree(path=final, origin=spec.describe(), proof=proof)
+            return _install(tree, final, spec.describe(), proof)
     raise ProjectError("no source of llama.cpp could be fetched: " + "; ".join(failures))

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from llama_images.engine import BuildRequest, Engine
 from llama_images.errors import ProjectError
+from llama_images.paths import read_utf8
 
 UPSTREAM_REPOSITORY = "llama-images-upstream"
 # The files upstream's embed step requires of a UI build (tools/ui/embed.cpp).
@@ -93,7 +94,7 @@ def recipe_request(
         raise ProjectError(f"upstream recipe {source} does not exist at the pin")
     workdir.mkdir(parents=True, exist_ok=True)
     dockerfile = workdir / recipe
-    text = rewrite_recipe(source.read_text(), base)
+    text = rewrite_recipe(read_utf8(source), base)
     dockerfile.write_text(text)
     # What the image is made of: an image with the same key needs no rebuild.
     key = hashlib.sha256(f"{text}\n{base_id}\n{target}".encode()).hexdigest()[:16]
