@@ -76,11 +76,15 @@ RUN /usr/local/lib/llama-base-images/compose.sh /src/build/bin \
 
 FROM ${RUNTIME_BASE} AS runtime
 COPY base-images/scripts/apt-install.sh /usr/local/lib/llama-base-images/
-# The Vulkan loader and Mesa's drivers (lavapipe included, which runs on the CPU).
+# The Vulkan loader and Mesa's drivers (lavapipe included, which runs on the CPU);
+# the GL/EGL dispatch libraries, without which NVIDIA's container toolkit exposes no
+# Vulkan device, and the capabilities that make it mount NVIDIA's Vulkan driver.
 RUN --mount=type=cache,id=llama-images-apt-archives,target=/var/cache/apt,sharing=locked \
     --mount=type=cache,id=llama-images-apt-lists,target=/var/lib/apt/lists,sharing=locked \
     /usr/local/lib/llama-base-images/apt-install.sh \
-        libgomp1 libssl3t64 libvulkan1 mesa-vulkan-drivers
+        libgomp1 libssl3t64 libvulkan1 mesa-vulkan-drivers \
+        libglvnd0 libgl1 libglx0 libegl1 libgles2
+ENV NVIDIA_DRIVER_CAPABILITIES=compute,utility,graphics
 COPY --from=build /out/app/ /app/
 ARG VERSION_JSON
 COPY ${VERSION_JSON} /app/version.json

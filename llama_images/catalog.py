@@ -97,6 +97,8 @@ class Variant:
     composition: Composition = field(default_factory=Composition)
     # Optional targets beyond runtime and server that the Dockerfile has.
     flavours: tuple[str, ...] = ()
+    # Runtime packages that differ from upstream's recipe on purpose: package -> why.
+    runtime_package_reasons: dict[str, str] = field(default_factory=dict)
 
     @property
     def is_gpu(self) -> bool:
@@ -171,6 +173,10 @@ def load_catalog(base_images: Path) -> Catalog:
                 ),
                 composition=Composition(**entry.get("composition", {})),
                 flavours=tuple(entry.get("flavours", ())),
+                runtime_package_reasons={
+                    **data.get("runtime_package_reasons", {}),
+                    **entry.get("runtime_package_reasons", {}),
+                },
             )
             for name, entry in data["variants"].items()
         }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ from llama_images.catalog import Catalog
 from llama_images.dockerfile import Dockerfile, cmake_flags_in, parse_dockerfile
 from llama_images.errors import ProjectError
 from llama_images.metadata import write_json_atomically
+from llama_images.paths import read_utf8
 from llama_images.report import table
 
 FACTS_FILE = "upstream-facts.json"
@@ -21,6 +23,8 @@ FACTS_FILE = "upstream-facts.json"
 NOT_VARIANTS = frozenset({"llama-cli-cann"})
 UPSTREAM_RUNTIME_STAGE = "base"
 UPSTREAM_BUILD_STAGE = "build"
+# Our targets whose packages together stand for upstream's runtime stage.
+OUR_RUNTIME_STAGES = ("runtime", "server", "media")
 _VERSION_IN = re.compile(r"(\d+(?:\.\d+)+)")
 
 
@@ -72,9 +76,11 @@ def upstream_facts(tree: Path) -> dict[str, Any]:
 def load_recorded(devops: Path) -> dict[str, Any]:
     path = devops / FACTS_FILE
     try:
-        recorded: dict[str, Any] = json.loads(path.read_text())
+        recorded: dict[str, Any] = json.loads(path.read_bytes())
     except FileNotFoundError:
         raise ProjectError(f"{path} is missing: run invoke diff-upstream --update") from None
+    except UnicodeDecodeError:
+        raise ProjectError(f"{path} is not UTF-8: run invoke diff-upstream --update") from None
     except json.JSONDecodeError as exc:
         raise ProjectError(f"{path} is not valid JSON: {exc}") from None
     return recorded
@@ -146,10 +152,35 @@ def diff_facts(recorded: dict[str, Any], current: dict[str, Any]) -> list[Change
     return changes
 
 
+def runtime_package_changes(
+    variant: str, upstream: Dockerfile, ours: Dockerfile, reasons: Mapping[str, str]
+) -> list[Change]:
+    """Packages upstream's runtime installs that ours lacks, and the reverse, unless the
+    catalog gives the reason."""
+    theirs = (
+        upstream.packages(UPSTREAM_RUNTIME_STAGE)
+        if UPSTREAM_RUNTIME_STAGE in upstream.stage_names()
+        else set()
+    )
+    mine: set[str] = set()
+    for stage in OUR_RUNTIME_STAGES:
+        if stage in ours.stage_names():
+            mine |= ours.packages(stage)
+    missing = [
+        Change(variant, "ours: runtime package missing", name, "(missing)", name)
+        for name in sorted(theirs - mine - set(reasons))
+    ]
+    extra = [
+        Change(variant, "ours: runtime package not upstream's", name, name, "(absent)")
+        for name in sorted(mine - theirs - set(reasons))
+    ]
+    return missing + extra
+
+
 def diff_ours(catalog: Catalog, tree: Path, compile_script: Path) -> list[Change]:
     """Our Dockerfiles and catalog vs upstream's recipes: flags and bases must agree."""
     changes: list[Change] = []
-    fixed = cmake_flags_in(compile_script.read_text())
+    fixed = cmake_flags_in(read_utf8(compile_script))
     for variant in catalog.variants.values():
         path = tree / ".devops" / variant.upstream_dockerfile
         if not path.is_file():
@@ -161,7 +192,11 @@ def diff_ours(catalog: Catalog, tree: Path, compile_script: Path) -> list[Change
             continue
         upstream = parse_dockerfile(path)
         upstream_flags = upstream.cmake_flags()
-        ours = parse_dockerfile(variant.dockerfile).cmake_flags()
+        our_recipe = parse_dockerfile(variant.dockerfile)
+        changes += runtime_package_changes(
+            variant.name, upstream, our_recipe, variant.runtime_package_reasons
+        )
+        ours = our_recipe.cmake_flags()
         combined = {**fixed, **ours}
         for key, value in sorted(upstream_flags.items()):
             if combined.get(key) != value:
