@@ -22,13 +22,16 @@ from llama_images.errors import ProjectError
 from llama_images.localregistry import local_registry
 from llama_images.metadata import write_json_atomically
 from llama_images.project import Project
+from llama_images.reference import Repository
 from llama_images.registry import Registry
 from llama_images.report import human_size, table
 from llama_images.settings import Settings
 from llama_images.smoke import MODEL_MOUNT, run_server
+from llama_images.tags import ImageTag
 from llama_images.tinymodel import MODEL_NAME, model_folder
 from llama_images.toolchains import export_ccache
 from llama_images.upstream_recipes import build_upstream
+from version import BuildVersion
 
 BENCH_VARIANTS = ("cpu", "vulkan")
 PROMPT = "The quick brown fox"
@@ -154,7 +157,7 @@ def new_base(engine: Engine, base: str, workdir: Path) -> str:
     dockerfile.write_text(
         f"FROM {base}\nRUN echo {time.time_ns()} > /etc/llama-images-base-refreshed\n"
     )
-    ref = f"{base.split(':')[0]}:bench-refreshed"
+    ref = Repository.split(base)[0].at("bench-refreshed")
     with (workdir / "base-build.log").open("w") as log:
         image_id = engine.build(BuildRequest(dockerfile, workdir, "", "", {}, {}), log)
     engine.tag(image_id, ref)
@@ -169,8 +172,8 @@ def second_pull_bytes(registry: Registry, first: str, second: str) -> int:
     """Compressed bytes a host that has `first` downloads to get `second`."""
 
     def layers(ref: str) -> dict[str, int]:
-        name, _, tag = ref.partition("/")[2].rpartition(":")
-        found = registry.manifest(name, tag)
+        repository, tag = Repository.split(ref)
+        found = registry.manifest(repository.name, tag)
         if found is None:
             raise ProjectError(f"{ref} is not in the bench registry")
         return {layer["digest"]: int(layer["size"]) for layer in found[1]["layers"]}
@@ -347,7 +350,7 @@ def run_bench(project: Project, workdir: Path, bump_source: str = "") -> BenchRe
         step(
             "image sizes",
             lambda: sizes(
-                result, engine, ours, str(plan.version), base, upstream, Registry(server.host)
+                result, engine, ours, plan.version, base, upstream, Registry(server.host)
             ),
         )
     step(
@@ -356,7 +359,7 @@ def run_bench(project: Project, workdir: Path, bump_source: str = "") -> BenchRe
             result,
             engine,
             settings,
-            str(plan.version),
+            plan.version,
             upstream,
             model_folder(settings.cache_path, tree),
             project,
@@ -369,15 +372,16 @@ def sizes(
     result: BenchResult,
     engine: Engine,
     ours: Project,
-    version: str,
+    version: BuildVersion,
     base: str,
     upstream: dict[str, str],
     registry: Registry,
 ) -> None:
     build_local(ours.with_settings(variants="cpu", targets="media"))
-    repo = ours.settings.repo
-    cpu_runtime, cpu_server = f"{repo}:cpu-{version}", f"{repo}:cpu-server-{version}"
-    media = f"{repo}:cpu-media-{version}"
+    repo = Repository.parse(ours.settings.repo)
+    cpu_runtime = repo.at(ImageTag("cpu", "runtime", version))
+    cpu_server = repo.at(ImageTag("cpu", "server", version))
+    media = repo.at(ImageTag("cpu", "media", version))
     theirs = added_bytes(engine, upstream["cpu"], base)
     result.add(
         Figure(
@@ -412,7 +416,7 @@ def sizes(
     pushed: dict[str, str] = {}
     for name, ref in {
         "ours-cpu": cpu_server,
-        "ours-vulkan": f"{repo}:vulkan-server-{version}",
+        "ours-vulkan": repo.at(ImageTag("vulkan", "server", version)),
         "upstream-cpu": upstream["cpu"],
         "upstream-vulkan": upstream["vulkan"],
     }.items():
@@ -438,19 +442,19 @@ def servers(
     result: BenchResult,
     engine: Engine,
     settings: Settings,
-    version: str,
+    version: BuildVersion,
     upstream: dict[str, str],
     model_dir: Path,
     project: Project,
 ) -> None:
     catalog = project.catalog()
-    repo = settings.repo
+    repo = Repository.parse(settings.repo)
     for variant in BENCH_VARIANTS:
         smoke = catalog.variants[variant].smoke
         args, env = list(smoke.args), dict(smoke.environment)
         measured = [
             measure_server(engine, ref, model_dir, args, env)
-            for ref in (f"{repo}:{variant}-server-{version}", upstream[variant])
+            for ref in (repo.at(ImageTag(variant, "server", version)), upstream[variant])
         ]
         same = "yes" if measured[0]["text"] == measured[1]["text"] else "NO"
         for entry in measured:

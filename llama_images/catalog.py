@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import difflib
 import tomllib
-from dataclasses import dataclass, field
+from collections.abc import Collection, Sequence
+from dataclasses import MISSING, dataclass, field, fields, is_dataclass
 from pathlib import Path
+from typing import Any, get_type_hints
 
 from llama_images.dockerfile import parse_dockerfile
 from llama_images.errors import ProjectError
 
 CATALOG_FILE = "variants.toml"
+# The keys of the catalog's top level; every other table's keys are its dataclass's fields.
+TOP_LEVEL_KEYS = ("offline", "runtime_package_reasons", "variants")
 TRIPLES = {
     "linux/amd64": "x86_64-unknown-linux-gnu",
     "linux/arm64": "aarch64-unknown-linux-gnu",
@@ -131,6 +136,62 @@ def triple_for(platform: str) -> str:
         ) from None
 
 
+@dataclass(frozen=True)
+class _Tables:
+    """Reads the catalog's tables into dataclasses, each key checked against their fields."""
+
+    path: Path
+
+    def error(self, problem: str) -> ProjectError:
+        return ProjectError(f"variant catalog {self.path}: {problem}")
+
+    def free_form(self, value: object, where: str) -> dict[str, Any]:
+        if not isinstance(value, dict):
+            raise self.error(f"[{where}] is missing or is not a table")
+        return value
+
+    def check_keys(self, table: dict[str, Any], valid: Sequence[str], where: str) -> None:
+        for key in table:
+            if key not in valid:
+                close = difflib.get_close_matches(key, valid, n=1)
+                hint = f"did you mean {close[0]!r}?" if close else f"use one of {', '.join(valid)}"
+                raise self.error(f"unknown key {key!r} in {where}: {hint}")
+
+    def entries(
+        self, cls: type, value: object, where: str, derived: Collection[str] = ()
+    ) -> dict[str, Any]:
+        """A table as keyword arguments of `cls` (lists become tuples); `derived` are not keys."""
+        table = self.free_form(value, where)
+        keys = [f for f in fields(cls) if f.name not in derived]
+        self.check_keys(table, [f.name for f in keys], f"[{where}]")
+        for required in keys:
+            no_default = required.default is MISSING and required.default_factory is MISSING
+            if no_default and required.name not in table:
+                raise self.error(f"[{where}] lacks the required key {required.name!r}: add it")
+        return {key: tuple(v) if isinstance(v, list) else v for key, v in table.items()}
+
+    def variant(
+        self, name: str, value: object, base_images: Path, shared_reasons: dict[str, str]
+    ) -> Variant:
+        where = f"variants.{name}"
+        entries = self.entries(Variant, value, where, derived={"name"})
+        for key, cls in _sub_tables(Variant).items():
+            if key in entries:
+                entries[key] = cls(**self.entries(cls, entries[key], f"{where}.{key}"))
+        own_reasons = self.free_form(
+            entries.get("runtime_package_reasons", {}), f"{where}.runtime_package_reasons"
+        )
+        entries["runtime_package_reasons"] = {**shared_reasons, **own_reasons}
+        entries["dockerfile"] = base_images / entries["dockerfile"]
+        return Variant(name=name, **entries)
+
+
+def _sub_tables(cls: type) -> dict[str, type]:
+    """The fields of `cls` that are dataclasses themselves: tables of their own in the file."""
+    types = get_type_hints(cls)
+    return {f.name: types[f.name] for f in fields(cls) if is_dataclass(types[f.name])}
+
+
 def load_catalog(base_images: Path) -> Catalog:
     path = base_images / CATALOG_FILE
     try:
@@ -139,49 +200,17 @@ def load_catalog(base_images: Path) -> Catalog:
         raise ProjectError(f"variant catalog {path} is missing") from None
     except tomllib.TOMLDecodeError as exc:
         raise ProjectError(f"variant catalog {path} is not valid TOML: {exc}") from None
-    try:
-        offline = OfflineBase(
-            suite=data["offline"]["suite"],
-            components=tuple(data["offline"]["components"]),
-            image=data["offline"]["image"],
-        )
-        variants = {
-            name: Variant(
-                name=name,
-                dockerfile=base_images / entry["dockerfile"],
-                upstream_dockerfile=entry["upstream_dockerfile"],
-                description=entry["description"],
-                platforms=tuple(entry["platforms"]),
-                toolchain=entry["toolchain"],
-                backend_modules=tuple(entry["backend_modules"]),
-                bases=Bases(build=entry["bases"]["build"], runtime=entry["bases"]["runtime"]),
-                smoke=Smoke(
-                    environment=dict(entry.get("smoke", {}).get("environment", {})),
-                    args=tuple(entry.get("smoke", {}).get("args", ())),
-                    device_log=entry.get("smoke", {}).get("device_log", ""),
-                    requires=entry.get("smoke", {}).get("requires", ""),
-                ),
-                extra_cmake_flags=tuple(entry.get("extra_cmake_flags", ())),
-                build_args=dict(entry.get("build_args", {})),
-                driver_libraries=tuple(entry.get("driver_libraries", ())),
-                toolkit=Toolkit(**entry.get("toolkit", {})),
-                offline=OfflineProfile(
-                    supported=bool(entry.get("offline", {}).get("supported", False)),
-                    build_args=dict(entry.get("offline", {}).get("build_args", {})),
-                    toolkit_version=entry.get("offline", {}).get("toolkit_version", ""),
-                    toolchain=entry.get("offline", {}).get("toolchain", ""),
-                ),
-                composition=Composition(**entry.get("composition", {})),
-                flavours=tuple(entry.get("flavours", ())),
-                runtime_package_reasons={
-                    **data.get("runtime_package_reasons", {}),
-                    **entry.get("runtime_package_reasons", {}),
-                },
-            )
-            for name, entry in data["variants"].items()
-        }
-    except (KeyError, TypeError) as exc:
-        raise ProjectError(f"variant catalog {path} lacks a required field: {exc}") from None
+    tables = _Tables(path)
+    tables.check_keys(data, TOP_LEVEL_KEYS, "the top level")
+    offline = OfflineBase(**tables.entries(OfflineBase, data.get("offline"), "offline"))
+    shared_reasons = tables.free_form(
+        data.get("runtime_package_reasons", {}), "runtime_package_reasons"
+    )
+    variant_tables = tables.free_form(data.get("variants"), "variants")
+    variants = {
+        name: tables.variant(name, entry, base_images, shared_reasons)
+        for name, entry in variant_tables.items()
+    }
     for variant in variants.values():
         if not variant.dockerfile.is_file():
             raise ProjectError(f"variant {variant.name}: {variant.dockerfile} does not exist")

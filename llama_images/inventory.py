@@ -10,8 +10,10 @@ from llama_images.errors import ProjectError
 from llama_images.metadata import OCI, project_label
 from llama_images.plan import image_repository
 from llama_images.project import Project
-from llama_images.registry import Registry, split_reference
+from llama_images.reference import Repository
+from llama_images.registry import Registry
 from llama_images.report import table
+from llama_images.tags import ImageTag
 from version import TAG_PREFIX, BuildVersion, rfc3339
 
 
@@ -103,33 +105,41 @@ def version_status_table(project: Project, engine: Engine | None) -> str:
 
 def registry_rows(project: Project, current: BuildVersion) -> list[list[str]]:
     """The newest version of each variant in the configured registry."""
-    repository = image_repository(project.settings.registry, project.settings.repo)
-    host, name, _ = split_reference(f"{repository}:probe")
+    repository = Repository.in_registry(
+        image_repository(project.settings.registry, project.settings.repo)
+    )
     try:
-        tags = Registry(host).tags(name)
+        tags = Registry(repository.host).tags(repository.name)
     except ProjectError as exc:
         return [["registry", f"({exc.message})", "", ""]]
-    newest: dict[str, BuildVersion] = {}
-    for tag in tags:
-        flavour, _, text = tag.rpartition("-")
-        flavour, _, stamp = flavour.rpartition("-")
-        try:
-            version = BuildVersion.parse(f"{stamp}-{text}")
-        except ProjectError:
-            continue  # latest-*, per-platform staging tags
-        if flavour not in newest or version > newest[flavour]:
-            newest[flavour] = version
+    newest = newest_versioned_tags(tags)
     if not newest:
-        return [["registry", "(no versioned image)", repository, ""]]
+        return [["registry", "(no versioned image)", str(repository), ""]]
     return [
         [
             f"registry {flavour}",
-            str(version),
-            f"{repository}:{flavour}-{version}",
-            "" if version == current else "stale",
+            str(tag.version),
+            repository.at(tag),
+            "" if tag.version == current else "stale",
         ]
-        for flavour, version in sorted(newest.items())
+        for flavour, tag in sorted(newest.items())
     ]
+
+
+def newest_versioned_tags(tags: list[str]) -> dict[str, ImageTag]:
+    """Per flavour, the tag of its newest version; `latest-*` and per-platform tags are skipped."""
+    newest: dict[str, ImageTag] = {}
+    for text in tags:
+        try:
+            tag = ImageTag.parse(text)
+        except ProjectError:
+            continue  # not an image of this project
+        if tag.version is None or tag.arch:
+            continue
+        known = newest.get(tag.flavour)
+        if known is None or (known.version is not None and tag.version > known.version):
+            newest[tag.flavour] = tag
+    return newest
 
 
 def clean_local_images(

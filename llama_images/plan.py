@@ -14,13 +14,10 @@ from llama_images.dockerfile import parse_dockerfile
 from llama_images.engine import BuildRequest
 from llama_images.errors import ProjectError
 from llama_images.metadata import CORE_TARGET, ImageRecord
+from llama_images.tags import FLAVOURS, TARGETS, ImageTag
 from llama_images.upstream import Pin, SourceTree
 from version import BuildVersion, CommitFacts
 
-# `runtime` is the base layer applications build on; `server` runs llama-server.
-TARGETS = ("runtime", "server")
-# Optional targets a variant may offer (its catalog `flavours`): `media` adds ffmpeg.
-FLAVOURS = ("media",)
 BUILDER_STAGE = "builder-fromsource"
 BUILDER_TARGETS = ("fromsource", "prebuilt")
 
@@ -140,14 +137,14 @@ def image_repository(registry: str, repo: str) -> str:
 
 
 def image_tags(
-    repository: str, variant: str, target: str, version: BuildVersion, platform_suffix: str = ""
+    repository: str, variant: str, target: str, version: BuildVersion, platform: str = ""
 ) -> tuple[str, str]:
-    """The versioned tag and the moving `latest` tag of one image."""
-    flavour = variant if target == "runtime" else f"{variant}-{target}"
-    return (
-        f"{repository}:{flavour}-{version}{platform_suffix}",
-        f"{repository}:latest-{flavour}{platform_suffix}",
-    )
+    """The versioned and the moving `latest` reference of one image; of one of its platforms
+    when `platform` is named."""
+    tag = ImageTag(variant, target, version)
+    if platform:
+        tag = tag.on(platform)
+    return f"{repository}:{tag}", f"{repository}:{tag.latest()}"
 
 
 def meta_path(context: Path, variant: str, platform: str) -> Path:
@@ -216,7 +213,7 @@ def make_plan(
         selected = variant.name in by_name
         choice = choices.get(variant.name, CoreChoice("single", "is the core"))
         for platform in platforms:
-            suffix = "" if len(platforms) == 1 else "-" + platform.rsplit("/", 1)[-1]
+            tagged_platform = "" if len(platforms) == 1 else platform
             record = ImageRecord(
                 version=version,
                 commit=commit,
@@ -275,7 +272,7 @@ def make_plan(
                 tags = (
                     (core_image(repository, version, platform),)
                     if target == CORE_TARGET
-                    else image_tags(repository, variant.name, target, version, suffix)
+                    else image_tags(repository, variant.name, target, version, tagged_platform)
                 )
                 builds.append(
                     ImageBuild(variant.name, platform, target, request, tags, record, choice)

@@ -15,10 +15,12 @@ from llama_images.errors import ProjectError
 from llama_images.inventory import local_images
 from llama_images.metadata import CORE_TARGET, VERSION_JSON_PATH, write_json_atomically
 from llama_images.multiarch import PlatformImage, index_document, platform_image
-from llama_images.plan import TARGETS, image_repository, image_tags
+from llama_images.plan import image_repository, image_tags
 from llama_images.project import Project
-from llama_images.registry import OCI_INDEX_TYPE, Registry, split_reference
+from llama_images.reference import Repository
+from llama_images.registry import OCI_INDEX_TYPE, Registry
 from llama_images.report import table
+from llama_images.tags import TARGETS, ImageTag
 from version import BuildVersion
 
 PUBLISH_MODES = ("all", "push", "merge")
@@ -82,11 +84,6 @@ def version_check(engine: Engine, ref: str, group: ImageGroup, version: str) -> 
         raise ProjectError(f"{ref}: {server} --version failed: {output.strip()[-200:]}")
 
 
-def staging_tag(versioned: str, platform: str) -> str:
-    """Where a platform job pushes its image before the merge: `<tag>-<arch>`."""
-    return f"{versioned}-{platform.split('/')[1]}"
-
-
 def publish_groups(
     engine: Engine,
     registry: Registry,
@@ -106,25 +103,31 @@ def publish_groups(
     """
     if mode not in PUBLISH_MODES:
         raise ProjectError(f"unknown publish mode {mode!r}: choose one of {PUBLISH_MODES}")
-    _, name, _ = split_reference(f"{repository}:probe")
+    target_repository = Repository.in_registry(repository)
+    name = target_repository.name
     results = [] if results is None else results
     for group in groups:
-        versioned, latest = image_tags(repository, group.variant, group.target, version)
-        result = GroupResult(group.variant, group.target, tag=versioned, latest=latest)
+        versioned = ImageTag(group.variant, group.target, version)
+        latest = target_repository.at(versioned.latest())
+        result = GroupResult(
+            group.variant, group.target, tag=target_repository.at(versioned), latest=latest
+        )
         results.append(result)
         step = "push"
         platform = ""
         try:
             images: list[PlatformImage] = []
             for platform, local in sorted(group.images.items()):
-                staging = staging_tag(versioned, platform)
+                # Where a platform's image waits for the merge: `<tag>-<arch>`.
+                staging = versioned.on(platform)
                 if mode != "merge":
-                    engine.tag(local, staging)
+                    staging_ref = target_repository.at(staging)
+                    engine.tag(local, staging_ref)
                     try:
-                        engine.push(staging, auth=registry.engine_auth())
+                        engine.push(staging_ref, auth=registry.engine_auth())
                     finally:
-                        engine.untag(staging)
-                image = platform_image(registry, name, staging.rpartition(":")[2], platform)
+                        engine.untag(staging_ref)
+                image = platform_image(registry, name, str(staging), platform)
                 images.append(image)
                 result.platforms[platform] = image.digest
             if mode == "push":
@@ -132,10 +135,10 @@ def publish_groups(
                 continue
             step, platform = "index", ""
             result.list_digest = registry.put_manifest(
-                name, versioned.rpartition(":")[2], index_document(images), OCI_INDEX_TYPE
+                name, str(versioned), index_document(images), OCI_INDEX_TYPE
             )
             step = "smoke test"
-            pinned = f"{repository}@{result.list_digest}"
+            pinned = f"{target_repository}@{result.list_digest}"
             engine.pull(pinned, auth=registry.engine_auth())
             try:
                 version_check(engine, pinned, group, str(version))
@@ -144,7 +147,7 @@ def publish_groups(
             finally:
                 engine.untag(pinned)
             step = "latest"
-            registry.copy_tag(name, versioned.rpartition(":")[2], latest.rpartition(":")[2])
+            registry.copy_tag(name, str(versioned), str(versioned.latest()))
             result.status = "published"
         except ProjectError as exc:
             where = f" ({platform})" if platform else ""
@@ -216,7 +219,7 @@ def publish(project: Project, *, dry_run: bool, mode: str = "all") -> list[Group
             )
         )
         return []
-    registry = Registry(split_reference(f"{repository}:probe")[0])
+    registry = Registry(Repository.in_registry(repository).host)
     registry.ping()
     results: list[GroupResult] = []
     record = Path(settings.results_dir) / f"release-{version}.json"

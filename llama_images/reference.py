@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 from llama_images.errors import ProjectError
 
@@ -76,3 +77,40 @@ def reference_problem(value: str) -> str | None:
 def check_reference(value: str, setting: str) -> None:
     if problem := reference_problem(value):
         raise ProjectError(f"{setting} {value!r} is not a valid image reference: {problem}")
+
+
+@dataclass(frozen=True)
+class Repository:
+    """An image repository: its registry host ('' when the name alone is given) and its name
+    there. `localhost:5000/owner/llama.cpp` is host `localhost:5000`, name `owner/llama.cpp`."""
+
+    host: str
+    name: str
+
+    def __str__(self) -> str:
+        return f"{self.host}/{self.name}" if self.host else self.name
+
+    def at(self, tag: object) -> str:
+        """The reference of one tag in this repository."""
+        return f"{self}:{tag}"
+
+    @classmethod
+    def parse(cls, text: str) -> Repository:
+        first, slash, rest = text.partition("/")
+        return cls(first, rest) if slash and _has_host(first) else cls("", text)
+
+    @classmethod
+    def in_registry(cls, text: str) -> Repository:
+        """A repository the project talks to a registry about: it must name the host."""
+        repository = cls.parse(text)
+        if not repository.host:
+            raise ProjectError(f"{text} names no registry host: set LLAMA_IMAGES_REGISTRY")
+        return repository
+
+    @classmethod
+    def split(cls, reference: str) -> tuple[Repository, str]:
+        """`[host/]name[:tag]` -> its repository and tag (`latest` when it has none)."""
+        head, colon, tag = reference.rpartition(":")
+        if not colon or "/" in tag:
+            return cls.parse(reference), "latest"
+        return cls.parse(head), tag

@@ -93,15 +93,6 @@ def registry_credentials(host: str) -> Credentials | None:
     )
 
 
-def split_reference(reference: str) -> tuple[str, str, str]:
-    """'host:5000/repo/name:tag' -> ('host:5000', 'repo/name', 'tag')."""
-    host, _, rest = reference.partition("/")
-    if not rest or ("." not in host and ":" not in host and host != "localhost"):
-        raise ProjectError(f"{reference} names no registry host: set LLAMA_IMAGES_REGISTRY")
-    name, _, tag = rest.rpartition(":") if ":" in rest else (rest, "", "latest")
-    return host, name, tag
-
-
 def tls_context(host: str) -> ssl.SSLContext:
     """The system's CAs, plus what the engine trusts for this host (certs.d)."""
     context = ssl.create_default_context()

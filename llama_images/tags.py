@@ -1,0 +1,93 @@
+"""The tags of the images this project builds: written and read back here only."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from llama_images.catalog import TRIPLES
+from llama_images.errors import ProjectError
+from version import BuildVersion
+
+RUNTIME = "runtime"
+# `runtime` is the base layer applications build on; `server` runs llama-server.
+TARGETS = (RUNTIME, "server")
+# Optional targets a variant may offer (its catalog `flavours`): `media` adds ffmpeg.
+FLAVOURS = ("media",)
+# The targets a tag names; the runtime target goes unnamed.
+NAMED_TARGETS = tuple(target for target in (*TARGETS, *FLAVOURS) if target != RUNTIME)
+LATEST = "latest"
+TAG_FORMAT = (
+    "<variant>[-<target>]-<yymmddhhmm-githash>[-<arch>] or latest-<variant>[-<target>][-<arch>]"
+)
+
+
+def architecture(platform: str) -> str:
+    """`linux/arm64` -> `arm64`."""
+    return platform.rsplit("/", 1)[-1]
+
+
+ARCHITECTURES = tuple(architecture(platform) for platform in TRIPLES)
+
+
+@dataclass(frozen=True)
+class ImageTag:
+    """`<variant>[-<target>]-<version>`, or the moving `latest-<variant>[-<target>]` when
+    `version` is None; the runtime target goes unnamed. `arch` suffixes the tags of a
+    several-platform local build and those a platform is pushed under before the merge."""
+
+    variant: str
+    target: str = RUNTIME
+    version: BuildVersion | None = None
+    arch: str = ""
+
+    @property
+    def flavour(self) -> str:
+        return self.variant if self.target == RUNTIME else f"{self.variant}-{self.target}"
+
+    def __str__(self) -> str:
+        if self.version is None:
+            tag = f"{LATEST}-{self.flavour}"
+        else:
+            tag = f"{self.flavour}-{self.version}"
+        return f"{tag}-{self.arch}" if self.arch else tag
+
+    def latest(self) -> ImageTag:
+        """The moving tag of the same image."""
+        return replace(self, version=None)
+
+    def on(self, platform: str) -> ImageTag:
+        """The same tag for one platform's image."""
+        return replace(self, arch=architecture(platform))
+
+    @classmethod
+    def parse(cls, text: str) -> ImageTag:
+        """The tag `text` formats back to; a tag of any other shape is a ProjectError."""
+        rest, arch = _split_last(text, ARCHITECTURES)
+        version: BuildVersion | None = None
+        if rest.startswith(f"{LATEST}-"):
+            flavour = rest.removeprefix(f"{LATEST}-")
+        else:
+            flavour, version = _split_version(text, rest)
+        variant, target = _split_last(flavour, NAMED_TARGETS)
+        if not variant:
+            raise _not_a_tag(text)
+        return cls(variant, target or RUNTIME, version, arch)
+
+
+def _split_last(text: str, suffixes: tuple[str, ...]) -> tuple[str, str]:
+    """`text` less its last dash-separated part when that part is one of `suffixes`."""
+    head, _, last = text.rpartition("-")
+    return (head, last) if last in suffixes else (text, "")
+
+
+def _split_version(text: str, rest: str) -> tuple[str, BuildVersion]:
+    """`<flavour>-<yymmddhhmm>-<githash>` -> the flavour and the version."""
+    flavour, *version = rest.rsplit("-", 2)
+    try:
+        return flavour, BuildVersion.parse("-".join(version))
+    except ProjectError:
+        raise _not_a_tag(text) from None
+
+
+def _not_a_tag(text: str) -> ProjectError:
+    return ProjectError(f"{text!r} is not an image tag of this project: expected {TAG_FORMAT}")
