@@ -38,8 +38,11 @@ test-local-images clean-local-images publish-images: $(VENV)/.installed host
 	$(INVOKE) $@ $(ARGS)
 
 # Everything CI runs: lint, types, unit tests, then build the images (warm
-# caches make this quick) and prove they serve a model.
+# caches make this quick), prove they serve a model, and run the release
+# workflow with act (skipped, saying why, where act's copies of the actions are
+# absent: LLAMA_IMAGES_ACTIONS_DIR, default ../shared/actions).
 test: $(VENV)/.installed host
 	$(NOX) -s lint typecheck tests
 	$(INVOKE) build-local $(ARGS)
 	$(NOX) -s test_images
+	$(NOX) -s workflow

@@ -1,4 +1,4 @@
-"""Nox sessions: lint, typecheck, unit tests, image tests and benchmarks."""
+"""Nox sessions: lint, typecheck, unit tests, image tests, the workflow run and benchmarks."""
 
 from __future__ import annotations
 
@@ -40,6 +40,13 @@ def test_images(session: nox.Session) -> None:
     """Prove that every image built for HEAD's version honours the contract and serves a model."""
     session.install("-e", ".[test]")
     session.run("pytest", "tests/images", *session.posargs)
+
+
+@nox.session(python=PYTHON, default=False)
+def workflow(session: nox.Session) -> None:
+    """Run the release workflow with act: a release tag builds, smoke-tests and publishes cpu."""
+    session.install("-e", ".[test]")
+    session.run("pytest", "-rs", "tests/workflow", *session.posargs)
 
 
 @nox.session(python=PYTHON, default=False)

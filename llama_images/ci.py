@@ -4,13 +4,24 @@ from __future__ import annotations
 
 from typing import Any
 
-from llama_images.catalog import Catalog
+from llama_images.catalog import Catalog, Variant
 from llama_images.metadata import CORE_TARGET
 from llama_images.plan import BuildPlan
 
-# Hosted runners per platform; a variant whose smoke test needs a device is built
-# there but tested only where that device exists.
+# Hosted runners per platform. They have no GPU: a variant whose server needs a
+# device is built and published there but smoke-tested only where that device exists.
 RUNNERS = {"linux/amd64": "ubuntu-24.04", "linux/arm64": "ubuntu-24.04-arm"}
+
+
+def runs_on_hosted_runner(variant: Variant) -> bool:
+    """Whether a runner with no GPU or driver can serve a model with this variant.
+
+    The cpu variant can; a GPU variant only when its smoke settings name the device it
+    shows with no hardware at all (Vulkan on Mesa's lavapipe) and require none.
+    """
+    if not variant.is_gpu:
+        return True
+    return bool(variant.smoke.device_log) and not variant.smoke.requires
 
 
 def job_matrix(catalog: Catalog) -> dict[str, list[dict[str, Any]]]:
@@ -24,7 +35,10 @@ def job_matrix(catalog: Catalog) -> dict[str, list[dict[str, Any]]]:
                     "platform": platform,
                     "arch": platform.split("/")[1],
                     "runner": RUNNERS[platform],
-                    "smoke": not variant.smoke.requires,
+                    "smoke": runs_on_hosted_runner(variant),
+                    # A vendor toolkit's base image takes several of a hosted runner's
+                    # ~14 GB free: the job frees disk space first.
+                    "free_disk": bool(variant.toolkit.name),
                 }
             )
     return {"include": include}

@@ -191,6 +191,10 @@ def publish(project: Project, *, dry_run: bool, mode: str = "all") -> list[Group
         raise ProjectError("no registry to publish to: set LLAMA_IMAGES_REGISTRY or --registry")
     version = project.version()
     repository = image_repository(settings.registry, settings.repo)
+    # The registry and the login are checked first, dry run included: nothing else is
+    # worth doing when they fail.
+    registry = Registry(Repository.in_registry(repository).host)
+    registry.ping()
     engine = Engine.connect(settings.docker, log_dir=settings.cache_path)
     if mode == "merge":
         # The platforms were pushed by other jobs: merge what the catalog promises.
@@ -219,8 +223,6 @@ def publish(project: Project, *, dry_run: bool, mode: str = "all") -> list[Group
             )
         )
         return []
-    registry = Registry(Repository.in_registry(repository).host)
-    registry.ping()
     results: list[GroupResult] = []
     record = Path(settings.results_dir) / f"release-{version}.json"
     if not record.is_absolute():

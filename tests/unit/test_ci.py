@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from llama_images.bases import ResolvedBases
 from llama_images.catalog import load_catalog
@@ -13,13 +16,35 @@ from tests.unit.conftest import REPO_ROOT
 from version import BuildVersion, CommitFacts
 
 CATALOG = load_catalog(REPO_ROOT / "base-images")
+WORKFLOW = REPO_ROOT / ".github" / "workflows" / "base-images.yml"
 
 
 def test_matrix_covers_every_variant_and_platform() -> None:
     jobs = job_matrix(CATALOG)["include"]
     expected = {(v.name, p) for v in CATALOG.variants.values() for p in v.platforms}
     assert {(j["variant"], j["platform"]) for j in jobs} == expected
-    assert all(j["smoke"] is (not CATALOG.variants[j["variant"]].smoke.requires) for j in jobs)
+    assert {j["runner"] for j in jobs} == {"ubuntu-24.04", "ubuntu-24.04-arm"}
+
+
+def test_only_variants_that_run_without_a_gpu_are_smoke_tested_on_hosted_runners() -> None:
+    jobs = job_matrix(CATALOG)["include"]
+    # vulkan runs on Mesa's lavapipe; every other GPU variant needs its device and driver.
+    assert {j["variant"] for j in jobs if j["smoke"]} == {"cpu", "vulkan"}
+    assert {j["variant"] for j in jobs if not j["smoke"]} == {
+        "cuda",
+        "cuda13",
+        "rocm",
+        "musa",
+        "intel",
+        "cann",
+    }
+
+
+def test_vendor_toolkit_bases_get_disk_space_freed_first() -> None:
+    jobs = job_matrix(CATALOG)["include"]
+    freeing = {j["variant"] for j in jobs if j["free_disk"]}
+    assert freeing == {v.name for v in CATALOG.variants.values() if v.toolkit.name}
+    assert not freeing & {"cpu", "vulkan"}
 
 
 def test_bake_definition_matches_the_plan() -> None:
@@ -56,9 +81,38 @@ def test_bake_definition_matches_the_plan() -> None:
 
 
 def test_workflow_takes_its_matrix_from_the_catalog() -> None:
-    workflow = (REPO_ROOT / ".github" / "workflows" / "base-images.yml").read_text()
+    workflow = WORKFLOW.read_text()
     assert "invoke ci-matrix" in workflow
     assert "fromJSON(needs.matrix.outputs.matrix)" in workflow
     for name in CATALOG.variants:
         assert f"variant: {name}" not in workflow  # no copy-pasted jobs
     assert 'tags: ["base-images/v*"]' in workflow
+
+
+def workflow_jobs() -> dict[str, Any]:
+    yaml = pytest.importorskip("yaml")  # PyYAML comes with the test extra (gguf needs it)
+    jobs: dict[str, Any] = yaml.safe_load(WORKFLOW.read_text())["jobs"]
+    return jobs
+
+
+def test_every_job_has_a_timeout_and_a_ref_runs_once_at_a_time() -> None:
+    assert all("timeout-minutes" in job for job in workflow_jobs().values())
+    assert "group: ${{ github.workflow }}-${{ github.ref }}" in WORKFLOW.read_text()
+
+
+def test_every_step_that_can_push_is_out_of_reach_of_pull_requests() -> None:
+    """Logins and pushes run only where a pull request cannot be: publishing runs (decided
+    per event in the matrix job, proven by the workflow tests) or pushes to main."""
+    guards = ("github.event_name != 'pull_request'", "publish == 'true'", "refs/heads/main")
+    for name, job in workflow_jobs().items():
+        for step in job["steps"]:
+            action = f"{step.get('uses', '')} {step.get('run', '')}"
+            if any(w in action for w in ("login-action", "publish-images", "export-ccache")):
+                condition = f"{job.get('if', '')} {step.get('if', '')}"
+                assert any(g in condition for g in guards), f"{name}: {action.strip()}"
+
+
+def test_disk_is_freed_only_on_hosted_runners_before_vendor_bases() -> None:
+    steps = [s for s in workflow_jobs()["build"]["steps"] if "free-disk-space" in s.get("uses", "")]
+    assert len(steps) == 1
+    assert "matrix.free_disk" in steps[0]["if"] and "!env.ACT" in steps[0]["if"]
