@@ -93,12 +93,20 @@ class KeyPair:
 
 
 def issue_certificate(
-    name: str, issuer: KeyPair | None = None, *, days: int = 2, hosts: tuple[str, ...] = ()
+    name: str,
+    issuer: KeyPair | None = None,
+    *,
+    days: int = 2,
+    hosts: tuple[str, ...] = (),
+    expired: bool = False,
 ) -> KeyPair:
-    """A certificate for `name`, signed by `issuer` (self-signed CA when there is none)."""
+    """A certificate for `name`, signed by `issuer` (self-signed CA when there is none);
+    an expired one ended a day ago."""
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
     now = datetime.datetime.now(datetime.UTC)
+    if expired:
+        now -= datetime.timedelta(days=days + 1)
     builder = (
         x509.CertificateBuilder()
         .subject_name(subject)
@@ -222,8 +230,12 @@ class LocalRegistry:
     log: Path = field(default_factory=lambda: Path(os.devnull))
 
     @property
-    def trust(self) -> ssl.SSLContext:
-        return ssl.create_default_context(cafile=str(self.ca_file))
+    def readiness_probe(self) -> ssl.SSLContext:
+        # Only "does it answer": the certificate may be made invalid on purpose.
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        return context
 
     def start(self) -> None:
         log = self.log.open("ab")
@@ -234,7 +246,7 @@ class LocalRegistry:
         deadline = time.monotonic() + 30
         while True:
             try:
-                answer = httpx.get(f"https://{self.host}/v2/", verify=self.trust)
+                answer = httpx.get(f"https://{self.host}/v2/", verify=self.readiness_probe)
                 if answer.status_code in (200, 401):
                     return
             except httpx.HTTPError:
@@ -270,10 +282,10 @@ class LocalRegistry:
             raise ProjectError(f"docker login {self.host} failed: {done.stderr.decode().strip()}")
 
 
-def write_tls_files(folder: Path) -> tuple[KeyPair, Path, Path, Path]:
+def write_tls_files(folder: Path, *, expired: bool) -> tuple[KeyPair, Path, Path, Path]:
     """A CA, and a loopback server certificate it signed: (ca, ca file, cert file, key file)."""
     ca = issue_certificate("llama-images test CA")
-    server = issue_certificate("localhost", ca, hosts=("localhost", "127.0.0.1"))
+    server = issue_certificate("localhost", ca, hosts=("localhost", "127.0.0.1"), expired=expired)
     ca_file, _ = ca.write(folder, "ca")
     cert, key = server.write(folder, "server")
     return ca, ca_file, cert, key
@@ -295,7 +307,9 @@ def trusted_by_engine(host: str, ca_file: Path) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def local_registry(workdir: Path, auth: RegistryAuth = "htpasswd") -> Iterator[LocalRegistry]:
+def local_registry(
+    workdir: Path, auth: RegistryAuth = "htpasswd", *, expired_certificate: bool = False
+) -> Iterator[LocalRegistry]:
     """Serves a registry stored under `workdir`, with login over TLS, until the block ends."""
     if shutil.which(REGISTRY_BINARY) is None:
         raise ProjectError(
@@ -303,7 +317,7 @@ def local_registry(workdir: Path, auth: RegistryAuth = "htpasswd") -> Iterator[L
             "(.ci/install-host installs it)"
         )
     workdir.mkdir(parents=True, exist_ok=True)
-    ca, ca_file, cert, key = write_tls_files(workdir)
+    ca, ca_file, cert, key = write_tls_files(workdir, expired=expired_certificate)
     username, password = "publisher", secrets.token_urlsafe(12)
     issuer: TokenIssuer | None = None
     if auth == "token":

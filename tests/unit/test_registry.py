@@ -114,6 +114,15 @@ def test_a_registry_signed_by_an_untrusted_ca_is_refused(server: LocalRegistry) 
         Registry(server.host, Credentials(server.username, server.password)).ping()
 
 
+def test_an_expired_certificate_is_refused(tmp_path: Path) -> None:
+    with local_registry(tmp_path / "registry", expired_certificate=True) as server:
+        with pytest.raises(
+            ProjectError, match=r"TLS certificate is not trusted.*expired"
+        ) as refused:
+            Registry(server.host, Credentials(server.username, server.password)).ping()
+        assert "\n" not in refused.value.message
+
+
 def test_challenge_parameters() -> None:
     scheme, params = parse_challenge(
         'Bearer realm="https://auth.example/token",service="registry.example",'
