@@ -46,7 +46,7 @@ ARG LLAMA_BUILD_COMMIT
 RUN --mount=type=cache,id=llama-images-ccache,target=/root/.cache/ccache \
     . /usr/local/Ascend/ascend-toolkit/set_env.sh --force && \
     export LD_LIBRARY_PATH="/usr/local/Ascend/ascend-toolkit/latest/runtime/lib64/stub:${LD_LIBRARY_PATH:-}" && \
-    /usr/local/lib/llama-base-images/compile.sh /src/llama.cpp /src/build \
+    /usr/local/lib/llama-base-images/compile.sh /src/llama.cpp /src/build llama-server \
         -DGGML_CANN=ON \
         -DSOC_TYPE=ascend${CHIP_TYPE} \
         -DUSE_ACL_GRAPH=ON \

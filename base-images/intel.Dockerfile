@@ -50,7 +50,7 @@ RUN --mount=type=cache,id=llama-images-ccache,target=/root/.cache/ccache \
         set -- -DGGML_SYCL_F16=ON && \
         export SYCL_PROGRAM_COMPILE_OPTIONS="-cl-fp32-correctly-rounded-divide-sqrt"; \
     fi && \
-    /usr/local/lib/llama-base-images/compile.sh /src/llama.cpp /src/build \
+    /usr/local/lib/llama-base-images/compile.sh /src/llama.cpp /src/build llama-server \
         -DGGML_NATIVE=OFF \
         -DGGML_SYCL=ON \
         -DCMAKE_C_COMPILER=icx \

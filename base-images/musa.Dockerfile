@@ -37,7 +37,7 @@ ARG LLAMA_BUILD_COMMIT
 RUN --mount=type=cache,id=llama-images-ccache,target=/root/.cache/ccache \
     set -- && \
     if [ "${MUSA_DOCKER_ARCH}" != default ]; then set -- "-DMUSA_ARCHITECTURES=${MUSA_DOCKER_ARCH}"; fi && \
-    /usr/local/lib/llama-base-images/compile.sh /src/llama.cpp /src/build \
+    /usr/local/lib/llama-base-images/compile.sh /src/llama.cpp /src/build llama-server \
         -DGGML_NATIVE=OFF \
         -DGGML_MUSA=ON \
         -DGGML_BACKEND_DL=ON \

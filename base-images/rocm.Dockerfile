@@ -36,7 +36,7 @@ ARG LLAMA_BUILD_COMMIT
 # The core is built by the distribution's gcc, the HIP code by ROCm's clang.
 RUN --mount=type=cache,id=llama-images-ccache,target=/root/.cache/ccache \
     HIPCXX="$(hipconfig -l)/clang" HIP_PATH="$(hipconfig -R)" \
-    /usr/local/lib/llama-base-images/compile.sh /src/llama.cpp /src/build \
+    /usr/local/lib/llama-base-images/compile.sh /src/llama.cpp /src/build llama-server \
         -DGGML_HIP=ON \
         -DAMDGPU_TARGETS="$ROCM_DOCKER_ARCH" \
         -DGGML_BACKEND_DL=ON \
