@@ -121,5 +121,5 @@ USER ${LLAMA_UID}:${LLAMA_GID}
 WORKDIR /home/llama
 EXPOSE 8080
 HEALTHCHECK --interval=5s --timeout=10s --start-period=60s --retries=3 \
-    CMD curl -fsS -o /dev/null "http://127.0.0.1:${LLAMA_ARG_PORT:-8080}/health" || exit 1
+    CMD ["/usr/local/lib/llama-base-images/healthcheck.sh"]
 ENTRYPOINT ["/usr/local/bin/llama-server"]

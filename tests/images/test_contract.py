@@ -213,7 +213,8 @@ def test_target_configuration(engine: Engine, image: ImageUnderTest) -> None:
         user = config.get("User", "")
         assert user and not user.startswith(("0", "root")), f"server runs as {user!r}"
         assert env.get("LLAMA_ARG_HOST") == "0.0.0.0"
-        assert "LLAMA_ARG_PORT" in (config.get("Healthcheck") or {}).get("Test", [""])[-1]
+        probe = (config.get("Healthcheck") or {}).get("Test", [])
+        assert probe == ["CMD", "/usr/local/lib/llama-base-images/healthcheck.sh"], probe
 
 
 def test_gpu_image_carries_cpu_fallback(
