@@ -205,7 +205,13 @@ class Act:
         event_file.write_text(json.dumps(event))
         secrets_file.write_text("".join(f"{k}={v}\n" for k, v in (secrets or {}).items()))
         secrets_file.chmod(0o600)
-        environment = {"AGENT_TOOLSDIRECTORY": str(self.tool_cache), **(environment or {})}
+        # The repository is named: act otherwise derives it from the clone's remote, which
+        # may be a local path or none at all.
+        environment = {
+            "AGENT_TOOLSDIRECTORY": str(self.tool_cache),
+            "GITHUB_REPOSITORY": f"{OWNER}/llama-images",
+            **(environment or {}),
+        }
         argv = [
             self.binary,
             event_name,
@@ -286,7 +292,7 @@ def test_who_publishes(
     assert code == 0, tail(log)
     outputs = job_outputs(log)
     assert outputs["publish"] == publishes
-    assert outputs["images"] == "ghcr.io/nektos", "act's default owner, lowercased"
+    assert outputs["images"] == f"ghcr.io/{OWNER.lower()}", "the owner, lowercased"
 
 
 def test_unknown_variant_stops_the_run_with_one_line(act: Act, tmp_path: Path) -> None:
@@ -331,10 +337,7 @@ def test_release_tag_publishes_the_cpu_image(
                 "LLAMA_IMAGES_CI_PLATFORMS": "linux/amd64",
                 "LLAMA_IMAGES_SMOKE_FILTER": SMOKE_FILTER,
             },
-            environment={
-                "DOCKER_CONFIG": str(job_config),
-                "GITHUB_REPOSITORY": f"{OWNER}/llama-images",
-            },
+            environment={"DOCKER_CONFIG": str(job_config)},
             secrets={"LLAMA_IMAGES_REGISTRY_TOKEN": registry_server.password},
         )
         assert code == 0, tail(log)
