@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 INVOKE := $(VENV)/bin/invoke
 NOX := $(VENV)/bin/nox
 
-.PHONY: help host test show-git-info check-base-images-version diff-upstream \
+.PHONY: help host test show-git-info check-base-images-version diff-upstream render-recipes \
         release-base-images ci-matrix bake-file build-local build-builders export-ccache \
         bench test-local-images clean-local-images publish-images
 
@@ -24,7 +24,7 @@ host:
 	@./.ci/install-host
 
 # Tasks that need only git and files.
-show-git-info check-base-images-version diff-upstream release-base-images: $(VENV)/.installed
+show-git-info check-base-images-version diff-upstream render-recipes release-base-images: $(VENV)/.installed
 	$(INVOKE) $@ $(ARGS)
 
 ci-matrix bake-file: $(VENV)/.installed

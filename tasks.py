@@ -17,7 +17,7 @@ from invoke.exceptions import Exit, ParseError
 from invoke.parser.parser import ParseMachine
 from invoke.tasks import task
 
-from llama_images import builder, ci, drift, inventory, publish, release, toolchains
+from llama_images import builder, ci, drift, inventory, publish, recipes, release, toolchains
 from llama_images.engine import Engine
 from llama_images.errors import ProjectError
 from llama_images.paths import output_file, user_path, write_text_atomically
@@ -229,12 +229,31 @@ def diff_upstream(c: Context, upstream: str | None = None, update: bool = False)
         path = drift.record(project.devops, drift.upstream_facts(tree), pin.tag, pin.commit)
         print(f"recorded upstream facts of {tree} in {path.relative_to(project.root)}")
         return
+    catalog = project.catalog()
+    recipes.check_recipes(catalog)
     report = drift.diff_upstream(
-        project.catalog(), project.devops, tree, project.base_images / "scripts" / "compile.sh"
+        catalog, project.devops, tree, project.base_images / "scripts" / "compile.sh"
     )
     print(drift.render(report))
     if report.drifted:
         raise Exit(code=1)
+
+
+@task(
+    name="render-recipes",
+    help={"check": "change nothing; fail, naming them, if recipes are out of date"},
+)
+@shows_errors
+def render_recipes(c: Context, check: bool = False) -> None:
+    """Render every variant's Dockerfile from base-images/templates/ and variants.toml."""
+    catalog = open_project().catalog()
+    if check:
+        recipes.check_recipes(catalog)
+        print(f"all {len(catalog.variants)} recipes match their sources")
+        return
+    changed = recipes.write_recipes(catalog)
+    root = open_project().root
+    print("\n".join(f"rendered {p.relative_to(root)}" for p in changed) or "no recipe changed")
 
 
 @task(name="release-base-images", help={"dry-run": "check everything, show what would happen"})

@@ -26,6 +26,7 @@ from llama_images.plan import (
     toolchain_key,
 )
 from llama_images.project import Project
+from llama_images.recipes import check_recipes
 from llama_images.report import human_size, table
 from llama_images.upstream import VERIFIED_MARKER, SourceTree, fetch_source
 
@@ -132,6 +133,7 @@ def prepare_plan(
     commit = project.commit()
     version = project.version()
     catalog = project.catalog()
+    check_recipes(catalog)
     variants = catalog.select(settings.variant_list)
     platforms = settings.platform_list
     check_platforms(variants, platforms)

@@ -50,6 +50,43 @@ class Smoke:
 
 
 @dataclass(frozen=True)
+class Recipe:
+    """What a variant's Dockerfile is rendered from, with the stages of base-images/templates/.
+
+    Lists of packages and shell lines are data the shared stage text is filled with;
+    `based_on` names another variant whose recipe this one repeats, but for the keys it
+    gives (`global_args` are merged).
+    """
+
+    build_packages: tuple[str, ...]
+    runtime_packages: tuple[str, ...]
+    based_on: str = ""
+    packager: str = "apt"  # apt | yum: the installer script and its cache mounts
+    notes: str = ""  # the recipe's opening comment
+    # ARGs before the first FROM, in order (upstream's names, for toolkit versions and bases).
+    global_args: dict[str, str] = field(default_factory=dict)
+    build_base: str = ""  # BUILD_BASE's default; the catalog's bases.build when empty
+    runtime_base: str = ""  # RUNTIME_BASE's default; the catalog's bases.runtime when empty
+    builder_args: tuple[str, ...] = ()  # global ARGs the toolchain stage uses
+    builder_setup: tuple[str, ...] = ()  # shell lines run after its packages are installed
+    builder_env: dict[str, str] = field(default_factory=dict)
+    # Toolkit library folders (or colon lists) the dynamic linker is told of.
+    register_libraries: tuple[str, ...] = ()
+    compile_args: tuple[str, ...] = ()  # global ARGs the compile step uses
+    compile_prelude: tuple[str, ...] = ()  # shell lines before compile.sh (may `set --` flags)
+    cmake: dict[str, str] = field(default_factory=dict)  # the backend's -D flags
+    runtime_args: tuple[str, ...] = ()
+    runtime_setup: tuple[str, ...] = ()
+    runtime_env: dict[str, str] = field(default_factory=dict)
+    clear_entrypoint: bool = False  # for vendor bases that set an ENTRYPOINT of their own
+    server_packages: tuple[str, ...] = ("curl", "ca-certificates")
+    media_packages: tuple[str, ...] = ("ffmpeg",)
+
+
+PACKAGERS = ("apt", "yum")
+
+
+@dataclass(frozen=True)
 class Toolkit:
     """The accelerator toolkit a variant is built with; its version comes from a build arg."""
 
@@ -91,6 +128,7 @@ class Variant:
     toolchain: str
     backend_modules: tuple[str, ...]
     bases: Bases
+    recipe: Recipe
     smoke: Smoke = field(default_factory=Smoke)
     # CMake flags our Dockerfile sets on purpose that upstream's recipe does not.
     extra_cmake_flags: tuple[str, ...] = ()
@@ -171,10 +209,17 @@ class _Tables:
         return {key: tuple(v) if isinstance(v, list) else v for key, v in table.items()}
 
     def variant(
-        self, name: str, value: object, base_images: Path, shared_reasons: dict[str, str]
+        self,
+        name: str,
+        value: object,
+        base_images: Path,
+        shared_reasons: dict[str, str],
+        all_tables: dict[str, Any],
     ) -> Variant:
         where = f"variants.{name}"
         entries = self.entries(Variant, value, where, derived={"name"})
+        if "recipe" in entries:
+            entries["recipe"] = self.recipe_table(entries["recipe"], f"{where}.recipe", all_tables)
         for key, cls in _sub_tables(Variant).items():
             if key in entries:
                 entries[key] = cls(**self.entries(cls, entries[key], f"{where}.{key}"))
@@ -184,6 +229,21 @@ class _Tables:
         entries["runtime_package_reasons"] = {**shared_reasons, **own_reasons}
         entries["dockerfile"] = base_images / entries["dockerfile"]
         return Variant(name=name, **entries)
+
+    def recipe_table(self, value: object, where: str, all_tables: dict[str, Any]) -> dict[str, Any]:
+        """A recipe table with what it is `based_on` filled in."""
+        table = self.free_form(value, where)
+        base_name = table.get("based_on", "")
+        if not base_name:
+            return table
+        base = all_tables.get(base_name, {}).get("recipe")
+        if not isinstance(base, dict) or base.get("based_on"):
+            raise self.error(
+                f"[{where}] is based_on {base_name!r}, which is no variant's own recipe"
+            )
+        merged = {**base, **table}
+        merged["global_args"] = {**base.get("global_args", {}), **table.get("global_args", {})}
+        return merged
 
 
 def _sub_tables(cls: type) -> dict[str, type]:
@@ -208,12 +268,22 @@ def load_catalog(base_images: Path) -> Catalog:
     )
     variant_tables = tables.free_form(data.get("variants"), "variants")
     variants = {
-        name: tables.variant(name, entry, base_images, shared_reasons)
+        name: tables.variant(name, entry, base_images, shared_reasons, variant_tables)
         for name, entry in variant_tables.items()
     }
+    recipes: dict[Path, str] = {}
     for variant in variants.values():
-        if not variant.dockerfile.is_file():
-            raise ProjectError(f"variant {variant.name}: {variant.dockerfile} does not exist")
+        if variant.dockerfile in recipes:
+            raise tables.error(
+                f"variants {recipes[variant.dockerfile]} and {variant.name} name one dockerfile"
+                f" ({variant.dockerfile.name}): each variant's recipe is rendered to its own"
+            )
+        recipes[variant.dockerfile] = variant.name
+        if variant.recipe.packager not in PACKAGERS:
+            raise tables.error(
+                f"variant {variant.name}: packager {variant.recipe.packager!r} is not one of "
+                f"{', '.join(PACKAGERS)}"
+            )
         for platform in variant.platforms:
             triple_for(platform)
         core = variant.composition.core

@@ -59,7 +59,7 @@ def toolchain_key(build_base: str, platform: str) -> str:
 
 
 def builder_key(variant: Variant, build_args: dict[str, str], scripts: Path) -> str:
-    """A digest of everything the toolchain stage is made of: its text, its args, its script."""
+    """A digest of everything the toolchain stage is made of: its text, its args, its scripts."""
     stage = parse_dockerfile(variant.dockerfile).stage(BUILDER_STAGE)
     digest = hashlib.sha256()
     for instruction in stage.instructions:
@@ -67,7 +67,10 @@ def builder_key(variant: Variant, build_args: dict[str, str], scripts: Path) -> 
     digest.update(stage.base.encode())
     for key in sorted(build_args):
         digest.update(f"{key}={build_args[key]}\n".encode())
-    digest.update((scripts / "apt-install.sh").read_bytes())
+    for instruction in stage.instructions:
+        if instruction.keyword == "COPY":
+            for script in re.findall(r"base-images/scripts/([\w.-]+)", instruction.value):
+                digest.update((scripts / script).read_bytes())
     return digest.hexdigest()[:12]
 
 

@@ -1,0 +1,68 @@
+"""The recipes whose vendor base cannot be pulled here build until only their toolkit is missing.
+
+Each is built on the offline Debian base with the same staged context as cpu and vulkan:
+every stage and script call before the toolkit's first use must run, and the build must
+stop exactly where the toolkit is needed, saying so.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from dataclasses import dataclass, replace
+
+import pytest
+
+from llama_images.builder import prepare_plan, stage_context
+from llama_images.catalog import Catalog
+from llama_images.engine import Engine
+from llama_images.errors import ProjectError
+from llama_images.project import Project
+
+
+@dataclass(frozen=True)
+class ToolkitStop:
+    stage: str  # the stage whose RUN must be the one that fails
+    step_text: str  # text of that RUN, naming the toolkit step
+    said: str  # what the failing step must print about the missing toolkit
+    cmake_ran: bool  # the compile step reached CMake (compile.sh's call is right)
+
+
+STOPS = {
+    "rocm": ToolkitStop("build", "compile.sh /src/llama.cpp /src/build llama-server", "hip", True),
+    "musa": ToolkitStop("build", "compile.sh /src/llama.cpp /src/build llama-server", "MUSA", True),
+    # The Level Zero loader is fetched from GitHub, which is the toolkit's source.
+    "intel": ToolkitStop("builder-fromsource", "level-zero", "level-zero", False),
+}
+FAILED_STEP = re.compile(r"^\s*> \[(?P<stage>[\w-]+)\s+\d+/\d+\] (?P<text>RUN .*)$", re.MULTILINE)
+
+
+def test_every_vendor_recipe_has_a_stop(catalog: Catalog) -> None:
+    vendor = {n for n, v in catalog.variants.items() if v.recipe.clear_entrypoint}
+    not_here = {"cuda", "cuda13", "cann"}  # offline-built elsewhere, or an RPM base
+    assert vendor - not_here == set(STOPS)
+
+
+@pytest.mark.parametrize("name", sorted(STOPS))
+def test_recipe_builds_until_its_toolkit(
+    name: str, engine: Engine, project: Project, catalog: Catalog
+) -> None:
+    stop = STOPS[name]
+    offline = catalog.offline.ref
+    chosen = project.with_settings(
+        variants=name, platforms="linux/amd64", base_override=offline, targets="runtime"
+    )
+    plan, _ = prepare_plan(chosen, dry_run=True, use_engine=False)
+    stage_context(chosen, plan, local_source=bool(chosen.settings.source_path))
+    request = replace(plan.builds[0].request, target="build")
+    log = io.StringIO()
+    with pytest.raises(ProjectError, match=f"build of target build from {name}.Dockerfile"):
+        engine.build(request, log)
+    output = log.getvalue()
+    failed = FAILED_STEP.findall(output)
+    assert failed, output[-2000:]
+    stage, text = failed[-1]
+    assert stage == stop.stage, text
+    assert stop.step_text in text
+    assert stop.said in output, output[-3000:]
+    assert ("-- The C compiler identification" in output) == stop.cmake_ran
