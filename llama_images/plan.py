@@ -240,7 +240,6 @@ def make_plan(
             build_args = {
                 **variant.build_args,
                 **(variant.offline.build_args if chosen.profile == "offline" else {}),
-                "VARIANT": variant.name,
                 "BUILD_BASE": chosen.build,
                 "RUNTIME_BASE": chosen.runtime,
                 "LLAMA_BUILD_NUMBER": str(pin.build_number),
@@ -249,8 +248,6 @@ def make_plan(
                 .relative_to(context)
                 .as_posix(),
             }
-            if variant.driver_libraries:
-                build_args["DRIVER_LIBRARIES"] = " ".join(variant.driver_libraries)
             if choice.kind == "cpu":
                 build_args["CORE_IMAGE"] = core_image(repository, version, platform)
             if builder_target == "prebuilt":

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from packaging.version import InvalidVersion, Version
+
 from llama_images import gitinfo
 from llama_images.errors import ProjectError
 from llama_images.manifest import ALGORITHM, first_difference, tree_manifest
@@ -96,6 +98,15 @@ def load_pin(devops: Path) -> Pin:
         raise ProjectError(f"upstream pin {path}: tag {pin.tag} disagrees with build number")
     if not pin.sources:
         raise ProjectError(f"upstream pin {path} names no source")
+    for source in pin.sources:
+        if source.kind == "pypi-sdist":
+            try:
+                Version(source.version)
+            except InvalidVersion:
+                raise ProjectError(
+                    f"upstream pin {path}: {source.package} version {source.version!r} is not "
+                    "a PyPI (PEP 440) version: name a release, e.g. 0.3.35"
+                ) from None
     return pin
 
 

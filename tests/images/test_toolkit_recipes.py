@@ -1,6 +1,6 @@
 """The recipes whose vendor base cannot be pulled here build until only their toolkit is missing.
 
-Each is built on the offline Debian base with the same staged context as cpu and vulkan:
+Each is built on the offline Debian base from the context build-local staged for cpu and vulkan:
 every stage and script call before the toolkit's first use must run, and the build must
 stop exactly where the toolkit is needed, saying so.
 """
@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 
 import pytest
 
-from llama_images.builder import prepare_plan, stage_context
+from llama_images.builder import prepare_plan
 from llama_images.catalog import Catalog
 from llama_images.engine import Engine
 from llama_images.errors import ProjectError
@@ -53,7 +53,9 @@ def test_recipe_builds_until_its_toolkit(
         variants=name, platforms="linux/amd64", base_override=offline, targets="runtime"
     )
     plan, _ = prepare_plan(chosen, dry_run=True, use_engine=False)
-    stage_context(chosen, plan, local_source=bool(chosen.settings.source_path))
+    # The context build-local staged for the images under test (source and scripts); the
+    # `build` target needs no version.json, and re-staging would remove the others'.
+    assert (plan.context / ".source-ready").is_file(), "no staged context: run build-local first"
     request = replace(plan.builds[0].request, target="build")
     log = io.StringIO()
     with pytest.raises(ProjectError, match=f"build of target build from {name}.Dockerfile"):

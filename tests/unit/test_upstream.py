@@ -105,3 +105,11 @@ def test_malformed_pin(tmp_path: Path) -> None:
     (tmp_path / "pin.toml").write_text('[llama_cpp]\ntag = "b2"\n')
     with pytest.raises(ProjectError, match=r"upstream pin .* is malformed"):
         load_pin(tmp_path)
+
+
+def test_pin_names_a_pypi_release(tmp_path: Path) -> None:
+    pin = (REPO_ROOT / ".devops" / "pin.toml").read_text()
+    (tmp_path / "pin.toml").write_text(pin.replace('version = "0.3.35"', 'version = "latest"'))
+    with pytest.raises(ProjectError) as raised:
+        load_pin(tmp_path)
+    assert "llama-cpp-python version 'latest' is not a PyPI (PEP 440) version" in str(raised.value)
