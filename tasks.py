@@ -323,7 +323,7 @@ def bake_file(
     """Write a buildx bake definition with the same targets as build-local's plan."""
     destination = output_file(output, "--output")
     project = open_project(variants=variants, platforms=platforms, base_mode="upstream")
-    plan, _ = builder.prepare_plan(project, dry_run=True, use_engine=False)
+    plan = builder.prepare_plan(project, builder.select(project), None, dry_run=True)
     builder.stage_context(project, plan, local_source=bool(project.settings.source_path))
     definition = ci.bake_definition(plan, cache, parent, branch)
     write_text_atomically(destination, json.dumps(definition, indent=2) + "\n")

@@ -50,16 +50,15 @@ FROM scratch AS ccache-empty
 FROM ${CCACHE_SEED} AS ccache-seed
 
 FROM builder AS build
-ARG TARGETARCH
+ARG TRIPLE
 ARG CHIP_TYPE
-COPY base-images/scripts/compile.sh base-images/scripts/glslc-cache.sh base-images/scripts/triple.sh \
-    /usr/local/lib/llama-base-images/
+COPY base-images/scripts/compile.sh base-images/scripts/glslc-cache.sh /usr/local/lib/llama-base-images/
 COPY llama.cpp/ /src/llama.cpp/
 ARG LLAMA_BUILD_NUMBER
 ARG LLAMA_BUILD_COMMIT
 RUN --mount=type=cache,id=llama-images-ccache,target=/root/.cache/ccache \
     --mount=type=bind,from=ccache-seed,target=/ccache-seed \
-    /usr/local/lib/llama-base-images/triple.sh "$TARGETARCH" > /dev/null && \
+    : "${TRIPLE:?is not set: pass --build-arg TRIPLE (the platform's triple, as build-local does)}" && \
     set -- && \
     . /usr/local/Ascend/ascend-toolkit/set_env.sh --force && \
     export LD_LIBRARY_PATH="/usr/local/Ascend/ascend-toolkit/latest/runtime/lib64/stub:${LD_LIBRARY_PATH:-}" && \
@@ -74,7 +73,7 @@ RUN --mount=type=cache,id=llama-images-ccache,target=/root/.cache/ccache \
         "$@"
 COPY base-images/scripts/ /usr/local/lib/llama-base-images/
 RUN /usr/local/lib/llama-base-images/package.sh /src/build/bin \
-        "/out/app/bin/$(/usr/local/lib/llama-base-images/triple.sh "$TARGETARCH")" \
+        "/out/app/bin/$TRIPLE" \
         cann libascend_hal.so
 
 FROM ${RUNTIME_BASE} AS runtime
@@ -93,14 +92,14 @@ ARG VERSION_JSON
 COPY ${VERSION_JSON} /app/version.json
 
 FROM runtime AS server
-ARG TARGETARCH
+ARG TRIPLE
 ARG LLAMA_UID=10001
 ARG LLAMA_GID=10001
 COPY base-images/scripts/ /usr/local/lib/llama-base-images/
 RUN --mount=type=cache,id=llama-images-dnf-cache,target=/var/cache/dnf,sharing=locked \
     /usr/local/lib/llama-base-images/yum-install.sh \
         curl ca-certificates /usr/sbin/useradd && \
-    /usr/local/lib/llama-base-images/server-setup.sh "$TARGETARCH" cann "$LLAMA_UID" "$LLAMA_GID"
+    /usr/local/lib/llama-base-images/server-setup.sh "$TRIPLE" cann "$LLAMA_UID" "$LLAMA_GID"
 ENV LLAMA_ARG_HOST=0.0.0.0 LLAMA_ARG_PORT=8080
 USER ${LLAMA_UID}:${LLAMA_GID}
 WORKDIR /home/llama

@@ -48,16 +48,15 @@ FROM scratch AS ccache-empty
 FROM ${CCACHE_SEED} AS ccache-seed
 
 FROM builder AS build
-ARG TARGETARCH
+ARG TRIPLE
 ARG ROCM_DOCKER_ARCH
-COPY base-images/scripts/compile.sh base-images/scripts/glslc-cache.sh base-images/scripts/triple.sh \
-    /usr/local/lib/llama-base-images/
+COPY base-images/scripts/compile.sh base-images/scripts/glslc-cache.sh /usr/local/lib/llama-base-images/
 COPY llama.cpp/ /src/llama.cpp/
 ARG LLAMA_BUILD_NUMBER
 ARG LLAMA_BUILD_COMMIT
 RUN --mount=type=cache,id=llama-images-ccache,target=/root/.cache/ccache \
     --mount=type=bind,from=ccache-seed,target=/ccache-seed \
-    /usr/local/lib/llama-base-images/triple.sh "$TARGETARCH" > /dev/null && \
+    : "${TRIPLE:?is not set: pass --build-arg TRIPLE (the platform's triple, as build-local does)}" && \
     set -- && \
     export HIPCXX="$(hipconfig -l)/clang" HIP_PATH="$(hipconfig -R)" && \
     /usr/local/lib/llama-base-images/compile.sh /src/llama.cpp /src/build llama-server \
@@ -70,7 +69,7 @@ RUN --mount=type=cache,id=llama-images-ccache,target=/root/.cache/ccache \
         "$@"
 COPY base-images/scripts/ /usr/local/lib/llama-base-images/
 RUN /usr/local/lib/llama-base-images/package.sh /src/build/bin \
-        "/out/app/bin/$(/usr/local/lib/llama-base-images/triple.sh "$TARGETARCH")" \
+        "/out/app/bin/$TRIPLE" \
         rocm
 
 FROM ${RUNTIME_BASE} AS runtime
@@ -90,7 +89,7 @@ ARG VERSION_JSON
 COPY ${VERSION_JSON} /app/version.json
 
 FROM runtime AS server
-ARG TARGETARCH
+ARG TRIPLE
 ARG LLAMA_UID=10001
 ARG LLAMA_GID=10001
 COPY base-images/scripts/ /usr/local/lib/llama-base-images/
@@ -98,7 +97,7 @@ RUN --mount=type=cache,id=llama-images-apt-archives,target=/var/cache/apt,sharin
     --mount=type=cache,id=llama-images-apt-lists,target=/var/lib/apt/lists,sharing=locked \
     /usr/local/lib/llama-base-images/apt-install.sh \
         curl ca-certificates && \
-    /usr/local/lib/llama-base-images/server-setup.sh "$TARGETARCH" rocm "$LLAMA_UID" "$LLAMA_GID"
+    /usr/local/lib/llama-base-images/server-setup.sh "$TRIPLE" rocm "$LLAMA_UID" "$LLAMA_GID"
 ENV LLAMA_ARG_HOST=0.0.0.0 LLAMA_ARG_PORT=8080
 USER ${LLAMA_UID}:${LLAMA_GID}
 WORKDIR /home/llama

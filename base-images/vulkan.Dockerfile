@@ -44,15 +44,14 @@ FROM scratch AS ccache-empty
 FROM ${CCACHE_SEED} AS ccache-seed
 
 FROM builder AS core-build
-ARG TARGETARCH
-COPY base-images/scripts/compile.sh base-images/scripts/glslc-cache.sh base-images/scripts/triple.sh \
-    /usr/local/lib/llama-base-images/
+ARG TRIPLE
+COPY base-images/scripts/compile.sh base-images/scripts/glslc-cache.sh /usr/local/lib/llama-base-images/
 COPY llama.cpp/ /src/llama.cpp/
 ARG LLAMA_BUILD_NUMBER
 ARG LLAMA_BUILD_COMMIT
 RUN --mount=type=cache,id=llama-images-ccache,target=/root/.cache/ccache \
     --mount=type=bind,from=ccache-seed,target=/ccache-seed \
-    /usr/local/lib/llama-base-images/triple.sh "$TARGETARCH" > /dev/null && \
+    : "${TRIPLE:?is not set: pass --build-arg TRIPLE (the platform's triple, as build-local does)}" && \
     set -- && \
     /usr/local/lib/llama-base-images/compile.sh /src/llama.cpp /src/build llama-server \
         -DGGML_NATIVE=OFF \
@@ -62,7 +61,7 @@ RUN --mount=type=cache,id=llama-images-ccache,target=/root/.cache/ccache \
         "$@"
 COPY base-images/scripts/ /usr/local/lib/llama-base-images/
 RUN /usr/local/lib/llama-base-images/package.sh /src/build/bin \
-        "/out/app/bin/$(/usr/local/lib/llama-base-images/triple.sh "$TARGETARCH")" \
+        "/out/app/bin/$TRIPLE" \
         cpu
 
 FROM scratch AS core-own
@@ -71,15 +70,14 @@ COPY --from=core-build /out/app/ /app/
 FROM ${CORE_IMAGE} AS core
 
 FROM builder AS build
-ARG TARGETARCH
-COPY base-images/scripts/compile.sh base-images/scripts/glslc-cache.sh base-images/scripts/triple.sh \
-    /usr/local/lib/llama-base-images/
+ARG TRIPLE
+COPY base-images/scripts/compile.sh base-images/scripts/glslc-cache.sh /usr/local/lib/llama-base-images/
 COPY llama.cpp/ /src/llama.cpp/
 ARG LLAMA_BUILD_NUMBER
 ARG LLAMA_BUILD_COMMIT
 RUN --mount=type=cache,id=llama-images-ccache,target=/root/.cache/ccache \
     --mount=type=bind,from=ccache-seed,target=/ccache-seed \
-    /usr/local/lib/llama-base-images/triple.sh "$TARGETARCH" > /dev/null && \
+    : "${TRIPLE:?is not set: pass --build-arg TRIPLE (the platform's triple, as build-local does)}" && \
     set -- && \
     /usr/local/lib/llama-base-images/compile.sh /src/llama.cpp /src/build ggml-vulkan \
         -DGGML_NATIVE=OFF \
@@ -92,7 +90,7 @@ RUN --mount=type=cache,id=llama-images-ccache,target=/root/.cache/ccache \
 COPY --from=core /app/ /out/app/
 COPY base-images/scripts/ /usr/local/lib/llama-base-images/
 RUN /usr/local/lib/llama-base-images/compose.sh /src/build/bin \
-        "/out/app/bin/$(/usr/local/lib/llama-base-images/triple.sh "$TARGETARCH")" \
+        "/out/app/bin/$TRIPLE" \
         vulkan
 
 FROM ${RUNTIME_BASE} AS runtime
@@ -109,7 +107,7 @@ ARG VERSION_JSON
 COPY ${VERSION_JSON} /app/version.json
 
 FROM runtime AS server
-ARG TARGETARCH
+ARG TRIPLE
 ARG LLAMA_UID=10001
 ARG LLAMA_GID=10001
 COPY base-images/scripts/ /usr/local/lib/llama-base-images/
@@ -117,7 +115,7 @@ RUN --mount=type=cache,id=llama-images-apt-archives,target=/var/cache/apt,sharin
     --mount=type=cache,id=llama-images-apt-lists,target=/var/lib/apt/lists,sharing=locked \
     /usr/local/lib/llama-base-images/apt-install.sh \
         curl ca-certificates && \
-    /usr/local/lib/llama-base-images/server-setup.sh "$TARGETARCH" vulkan "$LLAMA_UID" "$LLAMA_GID"
+    /usr/local/lib/llama-base-images/server-setup.sh "$TRIPLE" vulkan "$LLAMA_UID" "$LLAMA_GID"
 ENV LLAMA_ARG_HOST=0.0.0.0 LLAMA_ARG_PORT=8080
 USER ${LLAMA_UID}:${LLAMA_GID}
 WORKDIR /home/llama

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from llama_images import gitinfo
-from llama_images.builder import BuiltImage, build_local, prepare_plan
+from llama_images.builder import BuiltImage, build_local, prepare_plan, select
 from llama_images.engine import BuildRequest, Engine
 from llama_images.errors import ProjectError
 from llama_images.localregistry import local_registry
@@ -27,6 +27,7 @@ from llama_images.registry import Registry
 from llama_images.report import human_size, table
 from llama_images.settings import Settings
 from llama_images.smoke import MODEL_MOUNT, run_server
+from llama_images.steps import require_engine
 from llama_images.tags import ImageTag
 from llama_images.tinymodel import MODEL_NAME, model_folder
 from llama_images.toolchains import export_ccache
@@ -240,8 +241,8 @@ def run_bench(project: Project, workdir: Path, bump_source: str = "") -> BenchRe
     """
     settings = project.settings
     ours = project.with_settings(variants=",".join(BENCH_VARIANTS), targets="runtime,server")
-    plan, engine = prepare_plan(ours, dry_run=False)
-    assert engine is not None
+    engine = require_engine(ours)
+    plan = prepare_plan(ours, select(ours), engine)
     base = plan.builds[0].request.build_args["BUILD_BASE"]
     tree = plan.source.path
     result = BenchResult(str(plan.version), f"{os.cpu_count()} cores, base {base}")

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Protocol
 
 from llama_images.bases import BaseResolver, ResolvedBases
-from llama_images.catalog import Variant
+from llama_images.catalog import Catalog, Variant
 from llama_images.engine import Engine
 from llama_images.errors import ProjectError
 from llama_images.manifest import first_difference, tree_manifest
@@ -28,7 +28,8 @@ from llama_images.plan import (
 from llama_images.project import Project
 from llama_images.recipes import check_recipes
 from llama_images.report import human_size, table
-from llama_images.upstream import VERIFIED_MARKER, SourceTree, fetch_source
+from llama_images.steps import EngineSteps, connect
+from llama_images.upstream import VERIFIED_MARKER, Pin, SourceTree, fetch_source
 
 SOURCE_IGNORED_NAMES = (".git", "build", "__pycache__")
 SOURCE_IGNORE = shutil.ignore_patterns(*SOURCE_IGNORED_NAMES)
@@ -125,31 +126,48 @@ def stage_context(project: Project, plan: BuildPlan, local_source: bool) -> None
         write_json_atomically(build.version_json_path, build.record.version_json())
 
 
-def prepare_plan(
-    project: Project, *, dry_run: bool, no_cache: bool = False, use_engine: bool = True
-) -> tuple[BuildPlan, Engine | None]:
-    """The plan; with `use_engine` False (dry runs only) bases follow the mode, unprobed."""
+@dataclass(frozen=True)
+class Selection:
+    """What a command is asked to build, checked from files alone, before any engine or copy."""
+
+    catalog: Catalog
+    variants: list[Variant]
+    platforms: list[str]
+    targets: tuple[str, ...]
+    pin: Pin
+
+
+def select(project: Project) -> Selection:
     settings = project.settings
-    commit = project.commit()
-    version = project.version()
     catalog = project.catalog()
     check_recipes(catalog)
     variants = catalog.select(settings.variant_list)
     platforms = settings.platform_list
     check_platforms(variants, platforms)
-    pin = project.pin()
-    engine: Engine | None
-    if dry_run and not use_engine:
-        engine = None
-    elif dry_run:
-        try:
-            engine = Engine.connect(settings.docker, start=False)
-        except ProjectError:
-            engine = None
-    else:
-        engine = Engine.connect(settings.docker, log_dir=settings.cache_path)
-    source = fetch_source(pin, settings.cache_path, settings.source_path)
     targets = select_targets(variants, settings.target_list)
+    return Selection(catalog, variants, platforms, targets, project.pin())
+
+
+def prepare_plan(
+    project: Project,
+    selection: Selection,
+    engine: Engine | None,
+    *,
+    dry_run: bool = False,
+    no_cache: bool = False,
+) -> BuildPlan:
+    """The plan. Without an engine (dry runs only) bases follow the mode, unprobed."""
+    settings = project.settings
+    commit = project.commit()
+    version = project.version()
+    catalog, variants, platforms, targets, pin = (
+        selection.catalog,
+        selection.variants,
+        selection.platforms,
+        selection.targets,
+        selection.pin,
+    )
+    source = fetch_source(pin, settings.cache_path, settings.source_path)
     cpu = catalog.variants.get("cpu")
     # The cpu core's bases decide whether a GPU variant can reuse its core.
     resolved = [*variants, cpu] if cpu is not None and cpu not in variants else variants
@@ -197,7 +215,7 @@ def prepare_plan(
         ccache_seeds=seeds,
         scripts=project.base_images / "scripts",
     )
-    return plan, engine
+    return plan
 
 
 def ccache_seeds(
@@ -317,22 +335,22 @@ def build_local(
     project: Project, *, dry_run: bool = False, no_cache: bool = False
 ) -> list[BuiltImage]:
     """Builds every planned image; tags them only once every build has succeeded."""
-    plan, engine = prepare_plan(project, dry_run=dry_run, no_cache=no_cache)
+    selection = select(project)
+    engine = connect(project, dry=dry_run)
+    plan = prepare_plan(project, selection, engine, dry_run=dry_run, no_cache=no_cache)
     print(describe_plan(plan, project.settings.docker))
-    if dry_run:
+    if dry_run or engine is None:
         return []
-    assert engine is not None
     check_builder_images(engine, plan)
     stage_context(project, plan, local_source=bool(project.settings.source_path))
-    logs = project.settings.cache_path / "logs"
-    logs.mkdir(parents=True, exist_ok=True)
+    steps = EngineSteps(engine, project.settings.cache_path / "logs")
     built: list[BuiltImage] = []
     for build in plan.builds:
         print(f"==> building {build.variant} {build.target} ({build.platform})", file=sys.stderr)
-        log_path = logs / f"build-{build.variant}-{build.target}-{plan.version}.log"
+        log_name = f"build-{build.variant}-{build.target}-{plan.version}"
         started = time.monotonic()
-        with log_path.open("w") as log:
-            image_id = engine.build(build.request, log)
+        image_id = steps.build(log_name, build.request)
+        log_path = steps.log_dir / f"{log_name}.log"
         built.append(
             BuiltImage(
                 build.variant,

@@ -240,6 +240,7 @@ def make_plan(
             build_args = {
                 **variant.build_args,
                 **(variant.offline.build_args if chosen.profile == "offline" else {}),
+                "TRIPLE": triple_for(platform),
                 "BUILD_BASE": chosen.build,
                 "RUNTIME_BASE": chosen.runtime,
                 "LLAMA_BUILD_NUMBER": str(pin.build_number),

@@ -171,6 +171,15 @@ class RunningServer:
         }
         return sorted(paths)
 
+    def resident_bytes(self, pid: int = 1) -> int:
+        """Resident memory (VmRSS) of a process in the container, in bytes."""
+        code, output = self.container.exec_run(["cat", f"/proc/{pid}/status"])
+        text = output.decode(errors="replace")
+        for line in text.splitlines() if code == 0 else []:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+        raise ProjectError(f"no VmRSS in /proc/{pid}/status: {text[:300]}")
+
     def wait_exit(self, timeout: float = 120.0) -> int:
         result = self.container.wait(timeout=timeout)
         return int(result.get("StatusCode", -1))

@@ -6,7 +6,7 @@ import sys
 import time
 from dataclasses import replace
 
-from llama_images.builder import prepare_plan, stage_context
+from llama_images.builder import prepare_plan, select, stage_context
 from llama_images.engine import BuildRequest
 from llama_images.errors import ProjectError
 from llama_images.plan import (
@@ -19,6 +19,7 @@ from llama_images.plan import (
 )
 from llama_images.project import Project
 from llama_images.report import table
+from llama_images.steps import connect, steps_for
 
 CCACHE_DOCKERFILE = "ccache.Dockerfile"
 
@@ -44,27 +45,27 @@ def build_builders(project: Project, *, push: bool = False, dry_run: bool = Fals
     if push and not project.settings.registry:
         raise ProjectError("no registry to push builders to: set LLAMA_IMAGES_REGISTRY")
     fromsource = project.with_settings(builder_target="fromsource")
-    plan, engine = prepare_plan(fromsource, dry_run=dry_run)
+    selection = select(fromsource)
+    engine = connect(fromsource, dry=dry_run)
+    plan = prepare_plan(fromsource, selection, engine, dry_run=dry_run)
     requests = builder_requests(fromsource, plan)
     print(
         table(
             ["builder image", "dockerfile"], [[r, q.dockerfile.name] for r, q in requests.items()]
         )
     )
-    if dry_run:
-        return list(requests)
-    assert engine is not None
-    stage_context(fromsource, plan, local_source=bool(project.settings.source_path))
-    logs = project.settings.cache_path / "logs"
-    logs.mkdir(parents=True, exist_ok=True)
-    built = {}
-    for ref, request in requests.items():
-        with (logs / f"builder-{ref.rsplit(':', 1)[-1]}.log").open("w") as log:
-            built[ref] = engine.build(request, log)
+    steps = steps_for(fromsource, engine, dry=dry_run)
+    steps.act(
+        f"stage the build context in {plan.context}",
+        lambda: stage_context(fromsource, plan, local_source=bool(project.settings.source_path)),
+    )
+    built = {
+        ref: steps.build(f"builder-{ref.rsplit(':', 1)[-1]}", q) for ref, q in requests.items()
+    }
     for ref, image_id in built.items():
-        engine.tag(image_id, ref)
+        steps.tag(image_id, ref)
         if push:
-            engine.push(ref)
+            steps.push(ref)
     return list(built)
 
 
@@ -76,7 +77,9 @@ def export_ccache(project: Project, *, dry_run: bool = False) -> list[str]:
     registry = project.settings.ccache_registry
     if not registry:
         raise ProjectError("no ccache registry: set LLAMA_IMAGES_CCACHE_REGISTRY or --registry")
-    plan, engine = prepare_plan(project, dry_run=dry_run)
+    selection = select(project)
+    engine = connect(project, dry=dry_run)
+    plan = prepare_plan(project, selection, engine, dry_run=dry_run)
     repository = image_repository(registry, project.settings.repo)
     exports: dict[str, BuildRequest] = {}
     for key, build in plan.toolchains().items():
@@ -92,15 +95,10 @@ def export_ccache(project: Project, *, dry_run: bool = False) -> list[str]:
             labels={"org.llama-images.ccache": key},
         )
     print(table(["ccache image", "toolchain"], [[r, r.rsplit(":", 1)[-1]] for r in exports]))
-    if dry_run:
-        return list(exports)
-    assert engine is not None
-    logs = project.settings.cache_path / "logs"
-    logs.mkdir(parents=True, exist_ok=True)
+    steps = steps_for(project, engine, dry=dry_run)
     for ref, request in exports.items():
-        with (logs / f"ccache-export-{ref.rsplit(':', 1)[-1]}.log").open("w") as log:
-            image_id = engine.build(request, log)
-        engine.tag(image_id, ref)
-        digest = engine.push(ref)
+        image_id = steps.build(f"ccache-export-{ref.rsplit(':', 1)[-1]}", request)
+        steps.tag(image_id, ref)
+        digest = steps.push(ref)
         print(f"==> exported {ref} ({digest})", file=sys.stderr)
     return list(exports)

@@ -11,22 +11,18 @@ root=$2
 variant=$3
 shift 3
 here=$(dirname "$0")
+. "$here/folder-lib.sh"
 core="$root/cpu"
 dest="$root/$variant"
-[ -x "$core/llama-server" ] || { echo "compose.sh: no core in $core" >&2; exit 1; }
-[ "$variant" != cpu ] || { echo "compose.sh: the cpu variant is the core itself" >&2; exit 1; }
+[ -x "$core/llama-server" ] || die "no core in $core"
+[ "$variant" != cpu ] || die "the cpu variant is the core itself"
 # The plugin build tree also holds its own libggml-base: the core's copy,
 # compiled from the same source with the same flags, is the one shipped.
-modules=$(cd "$bin" && for f in libggml-*.so; do
-    case "$f" in libggml-base*|libggml-cpu-*|'libggml-*.so') ;; *) printf '%s ' "$f" ;; esac
-done)
-[ -n "$modules" ] || { echo "compose.sh: no $variant backend module in $bin" >&2; exit 1; }
-mkdir -p "$dest"
-for path in "$core"/*; do
-    if [ -L "$path" ]; then cp -P "$path" "$dest/"; else ln "$path" "$dest/$(basename "$path")"; fi
-done
+modules=$(backend_modules "$bin")
+[ -n "$modules" ] || die "no $variant backend module in $bin"
+link_folder "$core" "$dest"
 for module in $modules; do
-    [ ! -e "$dest/$module" ] || { echo "compose.sh: $module is already in the core" >&2; exit 1; }
+    [ ! -e "$dest/$module" ] || die "$module is already in the core"
     cp "$bin/$module" "$dest/"
 done
 echo "compose.sh: $variant = core + $modules"

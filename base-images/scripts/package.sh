@@ -11,9 +11,10 @@ root=$2
 variant=$3
 shift 3
 here=$(dirname "$0")
+. "$here/folder-lib.sh"
 dest="$root/$variant"
 mkdir -p "$dest"
-[ -x "$bin/llama-server" ] || { echo "package.sh: $bin/llama-server was not built" >&2; exit 1; }
+[ -x "$bin/llama-server" ] || die "$bin/llama-server was not built"
 cp -P "$bin/llama-server" "$dest/"
 # Shared libraries and backend modules, versioned sonames kept as links.
 found=0
@@ -22,22 +23,14 @@ for lib in "$bin"/lib*.so*; do
     cp -P "$lib" "$dest/"
     found=$((found + 1))
 done
-[ "$found" -gt 0 ] || { echo "package.sh: no shared library in $bin" >&2; exit 1; }
-ls "$dest"/libggml-cpu-*.so > /dev/null 2>&1 || { echo "package.sh: no CPU backend module in $bin" >&2; exit 1; }
+[ "$found" -gt 0 ] || die "no shared library in $bin"
+ls "$dest"/libggml-cpu-*.so > /dev/null 2>&1 || die "no CPU backend module in $bin"
 "$here/verify-folder.sh" "$dest" "$@"
 [ "$variant" = cpu ] && exit 0
 
-# The GPU backend modules: libggml-<name>.so that are neither the core nor CPU.
-gpu_modules=$(cd "$dest" && for f in libggml-*.so; do
-    case "$f" in libggml-base*|libggml-cpu-*) ;; *) printf '%s ' "$f" ;; esac
-done)
-[ -n "$gpu_modules" ] || { echo "package.sh: no $variant backend module in $bin" >&2; exit 1; }
-echo "package.sh: $variant backend modules: $gpu_modules"
-fallback="$root/cpu"
-mkdir -p "$fallback"
-for path in "$dest"/*; do
-    name=$(basename "$path")
-    case " $gpu_modules " in *" $name "*) continue ;; esac
-    if [ -L "$path" ]; then cp -P "$path" "$fallback/"; else ln "$path" "$fallback/$name"; fi
-done
-"$here/verify-folder.sh" "$fallback"
+modules=$(backend_modules "$dest")
+[ -n "$modules" ] || die "no $variant backend module in $bin"
+echo "package.sh: $variant backend modules: $modules"
+# shellcheck disable=SC2086 # the module names are words
+link_folder "$dest" "$root/cpu" $modules
+"$here/verify-folder.sh" "$root/cpu"

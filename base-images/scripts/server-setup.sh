@@ -1,8 +1,8 @@
 #!/bin/sh
 # Creates the server's fixed non-root user and puts llama-server on PATH.
-# usage: server-setup.sh TARGETARCH VARIANT UID GID
+# usage: server-setup.sh TRIPLE VARIANT UID GID
 set -eu
-triple=$(/usr/local/lib/llama-base-images/triple.sh "$1")
+triple=$1
 variant=$2
 uid=$3
 gid=$4

@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 
 import pytest
 
-from llama_images.builder import prepare_plan
+from llama_images.builder import prepare_plan, select
 from llama_images.catalog import Catalog
 from llama_images.engine import Engine
 from llama_images.errors import ProjectError
@@ -52,7 +52,7 @@ def test_recipe_builds_until_its_toolkit(
     chosen = project.with_settings(
         variants=name, platforms="linux/amd64", base_override=offline, targets="runtime"
     )
-    plan, _ = prepare_plan(chosen, dry_run=True, use_engine=False)
+    plan = prepare_plan(chosen, select(chosen), None, dry_run=True)
     # The context build-local staged for the images under test (source and scripts); the
     # `build` target needs no version.json, and re-staging would remove the others'.
     assert (plan.context / ".source-ready").is_file(), "no staged context: run build-local first"

@@ -72,3 +72,40 @@ def test_refuses_a_module_the_core_already_has(tree: tuple[Path, Path]) -> None:
     done = compose(plugin, root)
     assert done.returncode == 1
     assert "already in the core" in done.stderr
+
+
+def test_package_makes_the_cpu_fallback_from_the_same_files(tmp_path: Path) -> None:
+    """package.sh shares compose.sh's helpers (folder-lib.sh): module filter and hard links."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for name in ("llama-server", "libllama.so", "libggml-base.so", "libggml-cpu-x64.so"):
+        (bin_dir / name).write_text(name)
+    (bin_dir / "libggml-hip.so").write_text("hip")
+    (bin_dir / "llama-server").chmod(0o755)
+    root = tmp_path / "app"
+    script = REPO_ROOT / "base-images" / "scripts" / "package.sh"
+    done = subprocess.run(
+        ["sh", str(script), str(bin_dir), str(root), "rocm"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "rocm backend modules: libggml-hip.so" in done.stdout
+    fallback, variant = root / "cpu", root / "rocm"
+    assert sorted(p.name for p in fallback.iterdir()) == sorted(
+        p.name for p in variant.iterdir() if p.name != "libggml-hip.so"
+    )
+    assert (fallback / "libllama.so").stat().st_ino == (variant / "libllama.so").stat().st_ino
+
+
+def test_package_names_a_missing_server_in_one_line(tmp_path: Path) -> None:
+    script = REPO_ROOT / "base-images" / "scripts" / "package.sh"
+    done = subprocess.run(
+        ["sh", str(script), str(tmp_path), str(tmp_path / "app"), "cpu"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 1
+    assert done.stderr == f"package.sh: {tmp_path}/llama-server was not built\n"

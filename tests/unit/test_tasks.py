@@ -61,3 +61,26 @@ def test_a_path_as_source_url_is_one_line() -> None:
         "error: source URL '/srv/repo' is not a web address: "
         "set LLAMA_IMAGES_SOURCE_URL to one like https://github.com/Owner/Repo"
     )
+
+
+def test_dry_runs_walk_the_real_steps_without_an_engine(tmp_path: Path) -> None:
+    """build-builders and export-ccache: the same steps as a real run, printed, no engine."""
+    tree = tmp_path / "llama.cpp"
+    (tree / "tools" / "server").mkdir(parents=True)
+    (tree / "CMakeLists.txt").write_text("project(llama)\n")
+    env = {
+        "DOCKER_HOST": f"unix://{tmp_path}/absent.sock",
+        "LLAMA_IMAGES_CACHE_DIR": str(tmp_path / "cache"),
+        "LLAMA_IMAGES_SOURCE_PATH": str(tree),
+    }
+    builders = invoke("build-builders", "--variants", "vulkan", "--dry-run", env=env)
+    assert builders.returncode == 0, builders.stderr
+    out = builders.stdout
+    assert f"would stage the build context in {tmp_path}/cache/contexts/" in out
+    assert "--target builder-fromsource" in out and "vulkan.Dockerfile" in out
+    assert "would tag <builder-vulkan-amd64-" in out
+    assert not (tmp_path / "cache" / "contexts").exists()
+    ccache = invoke("export-ccache", "--registry", "localhost:5000", "--dry-run", env=env)
+    assert ccache.returncode == 0, ccache.stderr
+    assert "would push localhost:5000/llama.cpp-ccache:" in ccache.stdout
+    assert "ccache.Dockerfile --target ccache" in ccache.stdout

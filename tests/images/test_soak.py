@@ -1,0 +1,115 @@
+"""A bounded soak of every server image: continuous chat load on the tiny model, loopback only.
+
+Besides test_server's 32-request burst: for SOAK_SECONDS (env LLAMA_IMAGES_SOAK_SECONDS),
+PARALLEL client threads chat without pause. No request may fail, resident memory must stop
+growing, and the container must stay healthy throughout. The figures are reported in the
+results table, never asserted on: time depends on the host.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from concurrent.futures import ThreadPoolExecutor, wait
+from pathlib import Path
+
+import httpx
+
+from llama_images.catalog import Smoke
+from llama_images.engine import Engine
+from llama_images.smoke import ImageUnderTest, RunningServer, ServerFailed
+from llama_images.tinymodel import MODEL_NAME
+from tests.images.test_server import CONTEXT, MODEL, PARALLEL, smoke, variant_server
+
+__all__ = ["smoke"]  # test_server's fixture: how this variant is run here
+
+SOAK_SECONDS = float(os.environ.get("LLAMA_IMAGES_SOAK_SECONDS", "90"))
+SAMPLE_SECONDS = 5.0
+MIB = 1024 * 1024
+GROWTH_RATIO = 0.10
+GROWTH_BYTES = 32 * MIB
+
+
+def chat_until(server: RunningServer, deadline: float, worker: int) -> tuple[int, str | None]:
+    """Chats without pause until the deadline: (requests answered, the first failure or None)."""
+    done = 0
+    with httpx.Client(base_url=server.base_url, timeout=300) as client:
+        while time.monotonic() < deadline:
+            seed = worker * 100_000 + done
+            try:
+                response = client.post(
+                    "/v1/chat/completions",
+                    json={
+                        "model": MODEL_NAME,
+                        "max_tokens": 16,
+                        "temperature": 0,
+                        "seed": seed,
+                        "messages": [{"role": "user", "content": f"Soak {seed}: say hi."}],
+                    },
+                )
+            except httpx.TransportError as exc:
+                return done, f"request {seed}: {exc!r}"
+            ok = response.status_code == 200
+            if not (ok and response.json()["choices"][0]["message"]["content"]):
+                return done, f"request {seed}: {response.status_code} {response.text[:300]}"
+            done += 1
+    return done, None
+
+
+def test_soak(
+    engine: Engine,
+    server_image: ImageUnderTest,
+    model_dir: Path,
+    smoke: Smoke,
+    metrics: dict[str, float],
+) -> None:
+    """No failed request, resident memory that levels off, healthy from start to end."""
+    args = ["-m", MODEL, "--parallel", str(PARALLEL), "-c", str(CONTEXT)]
+    with variant_server(engine, server_image, model_dir, smoke, args) as server:
+        try:
+            server.wait_healthy()
+        except ServerFailed as exc:
+            print(exc.log)
+            raise
+        rss: list[int] = []
+        health: list[str] = []
+        started = time.monotonic()
+        with ThreadPoolExecutor(max_workers=PARALLEL) as pool:
+            deadline = started + SOAK_SECONDS
+            futures = [pool.submit(chat_until, server, deadline, n) for n in range(PARALLEL)]
+            while not all(future.done() for future in futures):
+                state = server.state()
+                health.append(str(state.get("Health", {}).get("Status", "none")))
+                if state.get("Status") == "running":
+                    rss.append(server.resident_bytes())
+                wait(futures, timeout=SAMPLE_SECONDS)
+        elapsed = time.monotonic() - started
+        results = [future.result() for future in futures]
+        final = server.health()
+        errors = [line for line in server.logs().splitlines() if " E " in line][-5:]
+
+    failures = [failure for _, failure in results if failure]
+    requests = sum(done for done, _ in results)
+    metrics.update(
+        {
+            "requests": requests,
+            "failed": len(failures),
+            "requests_per_s": requests / elapsed,
+            "rss_start_mib": rss[0] / MIB if rss else 0.0,
+            "rss_end_mib": rss[-1] / MIB if rss else 0.0,
+        }
+    )
+    assert not failures, f"{len(failures)} client(s) saw a failure: {failures}; log: {errors}"
+    assert "unhealthy" not in health, f"unhealthy during the soak: {health}; log: {errors}"
+    assert final == "healthy", f"{final} after the soak; log: {errors}"
+    # The first third is warm-up: the KV cache and Vulkan shader pipelines allocate once.
+    # After it, the peak of the last third may exceed the middle third's by at most 10%
+    # or 32 MiB, whichever is larger: only a rise beyond both is growth.
+    assert len(rss) >= 3, f"too few memory samples ({len(rss)}): raise LLAMA_IMAGES_SOAK_SECONDS"
+    third = len(rss) // 3
+    middle, last = max(rss[third : 2 * third]), max(rss[2 * third :])
+    growth = last - middle
+    assert growth <= GROWTH_RATIO * middle or growth <= GROWTH_BYTES, (
+        f"resident memory still growing: {middle / MIB:.1f} -> {last / MIB:.1f} MiB "
+        f"(samples, MiB: {[round(sample / MIB) for sample in rss]})"
+    )
