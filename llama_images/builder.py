@@ -141,10 +141,10 @@ def select(project: Project) -> Selection:
     settings = project.settings
     catalog = project.catalog()
     check_recipes(catalog)
-    variants = catalog.select(settings.variant_list)
-    platforms = settings.platform_list
+    variants = catalog.select(list(settings.variants))
+    platforms = list(settings.platforms)
     check_platforms(variants, platforms)
-    targets = select_targets(variants, settings.target_list)
+    targets = select_targets(variants, list(settings.targets))
     return Selection(catalog, variants, platforms, targets, project.pin())
 
 

@@ -14,12 +14,12 @@ from llama_images.dockerfile import parse_dockerfile
 from llama_images.engine import BuildRequest
 from llama_images.errors import ProjectError
 from llama_images.metadata import CORE_TARGET, ImageRecord
+from llama_images.settings import BuilderTarget
 from llama_images.tags import FLAVOURS, TARGETS, ImageTag
 from llama_images.upstream import Pin, SourceTree
 from version import BuildVersion, CommitFacts
 
 BUILDER_STAGE = "builder-fromsource"
-BUILDER_TARGETS = ("fromsource", "prebuilt")
 
 
 @dataclass(frozen=True)
@@ -183,15 +183,11 @@ def make_plan(
     no_cache: bool = False,
     targets: tuple[str, ...] = TARGETS,
     cpu: Variant | None = None,
-    builder_target: str = "fromsource",
+    builder_target: BuilderTarget = "fromsource",
     ccache_seeds: dict[str, str] | None = None,
     scripts: Path | None = None,
 ) -> BuildPlan:
     """Every build, in order: the cpu core first, when a composed variant needs it."""
-    if builder_target not in BUILDER_TARGETS:
-        raise ProjectError(
-            f"unknown builder target {builder_target!r}: choose one of {', '.join(BUILDER_TARGETS)}"
-        )
     seeds = ccache_seeds or {}
     by_name = {v.name: v for v in variants}
     cpu_variant = by_name.get("cpu", cpu)

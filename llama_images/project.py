@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 from llama_images import gitinfo
@@ -25,7 +25,8 @@ class Project:
         return cls(root=root, settings=load_settings(root, flags))
 
     def with_settings(self, **changes: str) -> Project:
-        return Project(self.root, replace(self.settings, **changes).validate())
+        """This project with settings changed, each written as in .env (lists comma-separated)."""
+        return Project(self.root, self.settings.changed(changes))
 
     @property
     def base_images(self) -> Path:

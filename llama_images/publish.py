@@ -200,12 +200,12 @@ def publish(project: Project, *, dry_run: bool, mode: str = "all") -> list[Group
         # The platforms were pushed by other jobs: merge what the catalog promises.
         catalog = project.catalog()
         groups = [
-            ImageGroup(v.name, target, {p: "" for p in settings.platform_list})
-            for v in catalog.select(settings.variant_list)
+            ImageGroup(v.name, target, {p: "" for p in settings.platforms})
+            for v in catalog.select(list(settings.variants))
             for target in TARGETS
         ]
     else:
-        groups = groups_for_version(engine, str(version), settings.variant_list)
+        groups = groups_for_version(engine, str(version), list(settings.variants))
     if dry_run:
         print(
             table(

@@ -7,19 +7,26 @@ import io
 import os
 import platform
 from collections.abc import Mapping
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
+from typing import Any, Literal, get_args, get_origin, get_type_hints
 
 from dotenv import dotenv_values
 from dotenv.parser import Binding, parse_stream
 
+from llama_images.catalog import TRIPLES
 from llama_images.errors import ProjectError
 from llama_images.gitinfo import web_address
 from llama_images.paths import read_utf8, user_path
 from llama_images.reference import check_reference, check_registry, check_repository
 
 ENV_PREFIX = "LLAMA_IMAGES_"
-BASE_MODES = ("auto", "upstream", "offline")
+BaseMode = Literal["auto", "upstream", "offline"]
+BuilderTarget = Literal["fromsource", "prebuilt"]
+BASE_MODES: tuple[str, ...] = get_args(BaseMode)
+BUILDER_TARGETS: tuple[str, ...] = get_args(BuilderTarget)
+# What a value names, for the one-line error about it.
+_WHAT = {"base_mode": "base mode", "builder_target": "builder target"}
 # LLAMA_IMAGES_* names that the CI workflow and the tests read: not settings, yet not typos.
 NOT_SETTINGS = frozenset(
     ENV_PREFIX + name
@@ -52,9 +59,10 @@ class Settings:
 
     repo: str = "llama.cpp"
     registry: str = ""
-    variants: str = "cpu,vulkan"  # the variants a machine with no GPU builds and runs
-    platforms: str = ""  # empty: the host's platform
-    base_mode: str = "auto"
+    # Lists are written comma-separated in .env, the environment and flags.
+    variants: tuple[str, ...] = ("cpu", "vulkan")  # what a machine with no GPU builds and runs
+    platforms: tuple[str, ...] = field(default_factory=lambda: (_host_platform(),))
+    base_mode: BaseMode = "auto"
     cache_dir: str = "~/.cache/llama-images"
     source_path: str = ""  # a local llama.cpp checkout that overrides the pinned source
     debian_mirror: str = ""  # empty: the mirror of the host's apt configuration
@@ -65,9 +73,9 @@ class Settings:
     # git remote's, else GitHub Actions' repository, else none.
     source_url: str = ""
     results_dir: str = "results"
-    targets: str = "runtime,server"  # add `media` for the flavour with ffmpeg
+    targets: tuple[str, ...] = ("runtime", "server")  # add `media` for the flavour with ffmpeg
     # `fromsource` builds each toolchain stage; `prebuilt` uses `invoke build-builders`' images.
-    builder_target: str = "fromsource"
+    builder_target: BuilderTarget = "fromsource"
     # A registry holding exported ccache images: builds read them, `export-ccache` writes.
     ccache_registry: str = ""
     # One image used as build and runtime base of every variant, like the offline base
@@ -78,24 +86,13 @@ class Settings:
     def cache_path(self) -> Path:
         return user_path(self.cache_dir, f"{ENV_PREFIX}CACHE_DIR")
 
-    @property
-    def platform_list(self) -> list[str]:
-        chosen = [p.strip() for p in self.platforms.split(",") if p.strip()]
-        return chosen or [_host_platform()]
-
-    @property
-    def target_list(self) -> list[str]:
-        return [v.strip() for v in self.targets.split(",") if v.strip()]
-
-    @property
-    def variant_list(self) -> list[str]:
-        return [v.strip() for v in self.variants.split(",") if v.strip()]
+    def changed(self, values: Mapping[str, str]) -> Settings:
+        """These settings with some replaced by values written as text; checked as at load."""
+        return replace(
+            self, **{name: _typed(name, text) for name, text in values.items()}
+        ).validate()
 
     def validate(self) -> Settings:
-        if self.base_mode not in BASE_MODES:
-            raise ProjectError(
-                f"unknown base mode {self.base_mode!r}: choose one of {', '.join(BASE_MODES)}"
-            )
         check_repository(self.repo, f"{ENV_PREFIX}REPO")
         for name in ("registry", "ccache_registry"):
             if value := getattr(self, name):
@@ -105,16 +102,39 @@ class Settings:
         for name in ("cache_dir", "source_path"):
             if value := getattr(self, name):
                 user_path(value, ENV_PREFIX + name.upper())
-        if not self.variant_list:
+        if not self.variants:
             raise ProjectError("no variant chosen: name at least one, e.g. --variants cpu")
-        if not self.target_list:
+        if not self.targets:
             raise ProjectError("no target chosen: name at least one, e.g. --targets server")
+        for name in self.platforms:
+            if name not in TRIPLES:
+                closest = difflib.get_close_matches(name, list(TRIPLES), n=1)
+                hint = f" (did you mean {closest[0]}?)" if closest else ""
+                raise ProjectError(
+                    f"unsupported platform {name!r}: supported are {', '.join(TRIPLES)}{hint}"
+                )
         if self.source_url and web_address(self.source_url) is None:
             raise ProjectError(
                 f"source URL {self.source_url!r} is not a web address: set "
                 f"{ENV_PREFIX}SOURCE_URL to one like https://github.com/Owner/Repo"
             )
         return self
+
+
+def _typed(name: str, text: str) -> Any:
+    """A setting's value from its text: a comma-separated list, one of a set of words, or text."""
+    kind = get_type_hints(Settings)[name]
+    if get_origin(kind) is tuple:
+        return tuple(item.strip() for item in text.split(",") if item.strip())
+    if get_origin(kind) is Literal:
+        choices: tuple[str, ...] = get_args(kind)
+        if text not in choices:
+            closest = difflib.get_close_matches(text, choices, n=1)
+            hint = f" (did you mean {closest[0]}?)" if closest else ""
+            raise ProjectError(
+                f"unknown {_WHAT[name]} {text!r}: choose one of {', '.join(choices)}{hint}"
+            )
+    return text
 
 
 def setting_names() -> list[str]:
@@ -191,4 +211,4 @@ def load_settings(
             raise ProjectError(f"unknown setting {name!r}")
         if value is not None:
             chosen[name] = value
-    return replace(Settings(), **chosen).validate()
+    return Settings().changed(chosen)

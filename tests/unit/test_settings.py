@@ -12,7 +12,7 @@ def test_defaults(tmp_path: Path) -> None:
     settings = load_settings(tmp_path, environ={})
     assert settings == Settings()
     assert settings.repo == "llama.cpp"
-    assert settings.variant_list == ["cpu", "vulkan"]
+    assert settings.variants == ("cpu", "vulkan")
 
 
 def test_precedence_defaults_env_file_environment_flags(tmp_path: Path) -> None:
@@ -24,7 +24,7 @@ def test_precedence_defaults_env_file_environment_flags(tmp_path: Path) -> None:
     settings = load_settings(tmp_path, {"variants": "cpu", "repo": None}, environ=environ)
     assert settings.repo == "from-dotenv"  # .env beats the default; a None flag is unset
     assert settings.registry == "env.example"  # the environment beats .env
-    assert settings.variants == "cpu"  # a flag beats everything
+    assert settings.variants == ("cpu",)  # a flag beats everything
 
 
 def test_dotenv_does_not_leak_into_the_environment(tmp_path: Path) -> None:
@@ -46,8 +46,39 @@ def test_unknown_flag(tmp_path: Path) -> None:
 
 
 def test_host_platform_default() -> None:
-    assert Settings().platform_list[0].startswith("linux/")
-    assert Settings(platforms="linux/amd64, linux/arm64").platform_list == [
+    assert Settings().platforms[0].startswith("linux/")
+    assert Settings().changed({"platforms": "linux/amd64, linux/arm64,"}).platforms == (
         "linux/amd64",
         "linux/arm64",
-    ]
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "message"),
+    [
+        (
+            "base_mode",
+            "ofline",
+            "unknown base mode 'ofline': choose one of auto, upstream, "
+            "offline (did you mean offline?)",
+        ),
+        (
+            "builder_target",
+            "prebuild",
+            "unknown builder target 'prebuild': choose one of "
+            "fromsource, prebuilt (did you mean prebuilt?)",
+        ),
+        ("variants", " , ", "no variant chosen: name at least one, e.g. --variants cpu"),
+        (
+            "platforms",
+            "linux/amd46",
+            "unsupported platform 'linux/amd46': supported are linux/amd64, linux/arm64 "
+            "(did you mean linux/amd64?)",
+        ),
+    ],
+)
+def test_values_are_typed_at_load(tmp_path: Path, name: str, text: str, message: str) -> None:
+    environ = {f"LLAMA_IMAGES_{name.upper()}": text}
+    with pytest.raises(ProjectError) as raised:
+        load_settings(tmp_path, environ=environ)
+    assert str(raised.value) == message

@@ -348,7 +348,7 @@ def test_release_tag_publishes_the_cpu_image(
             registry_server.host, Credentials(registry_server.username, registry_server.password)
         )
         name = repository.partition("/")[2]
-        for target in defaults.target_list:
+        for target in defaults.targets:
             versioned, latest = image_tags(repository, "cpu", target, version)
             found = registry.manifest(name, versioned.rpartition(":")[2])
             assert found is not None, f"{versioned} was not published"
