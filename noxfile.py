@@ -53,4 +53,4 @@ def workflow(session: nox.Session) -> None:
 def bench(session: nox.Session) -> None:
     """Measure cold, no-op, new-base, fresh-runner builds and image sizes against references."""
     session.install("-e", ".[test]")
-    session.run("invoke", "bench", *session.posargs)
+    session.run("python", "-m", "llama_images.bench", *session.posargs)

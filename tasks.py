@@ -2,76 +2,23 @@
 
 from __future__ import annotations
 
-import difflib
 import json
-import re
 import subprocess
 import sys
-from collections.abc import Callable, Iterable
-from functools import wraps
 from pathlib import Path
-from typing import Any, TypeVar
 
 from invoke.context import Context
-from invoke.exceptions import Exit, ParseError
-from invoke.parser.parser import ParseMachine
+from invoke.exceptions import Exit
 from invoke.tasks import task
 
 from llama_images import builder, ci, drift, inventory, publish, recipes, release, toolchains
-from llama_images.engine import Engine
-from llama_images.errors import ProjectError
-from llama_images.paths import output_file, user_path, write_text_atomically
+from llama_images.cli import add_parser_hints, shows_errors
+from llama_images.paths import output_file
 from llama_images.project import Project
-from llama_images.upstream import fetch_source
+from llama_images.steps import probe_engine
 
 ROOT = Path(__file__).resolve().parent
-F = TypeVar("F", bound=Callable[..., Any])
-INTERRUPTED = 130  # the shell's code for a command stopped by SIGINT
-_UNKNOWN_TOKEN = re.compile(r"No idea what '(?P<token>.+)' is!")
-
-
-def shows_errors(function: F) -> F:
-    """Turns a ProjectError or Ctrl-C into a one-line message and a non-zero exit."""
-
-    @wraps(function)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return function(*args, **kwargs)
-        except ProjectError as exc:
-            raise Exit(f"error: {exc.message}", code=1) from None
-        except KeyboardInterrupt:
-            raise Exit("error: interrupted (Ctrl-C)", code=INTERRUPTED) from None
-
-    return wrapper  # type: ignore[return-value]
-
-
-def closest_hint(token: str, names: Iterable[str]) -> str:
-    """' Did you mean X?' for the known name closest to a mistyped one, else ''."""
-    closest = difflib.get_close_matches(token, list(names), n=1)
-    return f" Did you mean {closest[0]}?" if closest else ""
-
-
-def _flag_hint(token: str, machine: Any) -> str:
-    if machine.context is machine.initial:
-        owners = sorted(name for name, ctx in machine.contexts.items() if token in ctx.flags)
-        if owners:
-            return f" Task flags follow the task's name, e.g. invoke {owners[0]} {token} ..."
-    flags = [flag for flag in machine.context.flags if flag.startswith("--")]
-    return closest_hint(token, flags)
-
-
-def _parse_error_with_hint(machine: Any, message: str) -> None:
-    unknown = _UNKNOWN_TOKEN.fullmatch(message)
-    if unknown and unknown["token"].startswith("--"):
-        message += _flag_hint(unknown["token"], machine)
-    elif unknown and not unknown["token"].startswith("-"):
-        message += closest_hint(unknown["token"], machine.contexts)
-    raise ParseError(message, machine.context)
-
-
-# invoke prints its parser's errors itself and offers no hook to add to them; the `invoke`
-# users run is its own Program, so the hint goes into the parser (invoke is pinned to 3.0.3).
-ParseMachine.error = _parse_error_with_hint  # type: ignore[method-assign,assignment]
+add_parser_hints()
 
 
 def open_project(**flags: str | None) -> Project:
@@ -165,11 +112,7 @@ def export_ccache(
 def check_base_images_version(c: Context) -> None:
     """Show the version HEAD would produce, the newest release and which local images are stale."""
     project = open_project()
-    try:
-        engine: Engine | None = Engine.connect(project.settings.docker, start=False)
-    except ProjectError:
-        engine = None
-    print(inventory.version_status_table(project, engine))
+    print(inventory.version_status_table(project, probe_engine(project)))
 
 
 @task(
@@ -179,13 +122,7 @@ def check_base_images_version(c: Context) -> None:
 @shows_errors
 def clean_local_images(c: Context, dry_run: bool = False, keep_current: bool = False) -> None:
     """Remove the images this project built from the local engine."""
-    project = open_project()
-    engine = Engine.connect(project.settings.docker, start=False)
-    keep = str(project.version()) if keep_current else None
-    removed, kept = inventory.clean_local_images(engine, keep_version=keep, dry_run=dry_run)
-    verb = "would remove" if dry_run else "removed"
-    lines = [f"{verb} {ref}" for ref in removed] + [f"kept {note}" for note in kept]
-    print("\n".join(lines) or "no project image to remove")
+    print(inventory.clean_local_images_report(open_project(), dry_run, keep_current))
 
 
 @task(
@@ -219,23 +156,9 @@ def test_local_images(
 @shows_errors
 def diff_upstream(c: Context, upstream: str | None = None, update: bool = False) -> None:
     """Compare upstream's .devops/ recipes with the recorded facts and our Dockerfiles."""
-    project = open_project()
-    pin = project.pin()
-    if upstream:
-        tree = user_path(upstream, "--upstream").resolve()
-    else:
-        tree = fetch_source(pin, project.settings.cache_path, project.settings.source_path).path
-    if update:
-        path = drift.record(project.devops, drift.upstream_facts(tree), pin.tag, pin.commit)
-        print(f"recorded upstream facts of {tree} in {path.relative_to(project.root)}")
-        return
-    catalog = project.catalog()
-    recipes.check_recipes(catalog)
-    report = drift.diff_upstream(
-        catalog, project.devops, tree, project.base_images / "scripts" / "compile.sh"
-    )
-    print(drift.render(report))
-    if report.drifted:
+    report, drifted = drift.diff_upstream_report(open_project(), upstream, update)
+    print(report)
+    if drifted:
         raise Exit(code=1)
 
 
@@ -246,14 +169,7 @@ def diff_upstream(c: Context, upstream: str | None = None, update: bool = False)
 @shows_errors
 def render_recipes(c: Context, check: bool = False) -> None:
     """Render every variant's Dockerfile from base-images/templates/ and variants.toml."""
-    catalog = open_project().catalog()
-    if check:
-        recipes.check_recipes(catalog)
-        print(f"all {len(catalog.variants)} recipes match their sources")
-        return
-    changed = recipes.write_recipes(catalog)
-    root = open_project().root
-    print("\n".join(f"rendered {p.relative_to(root)}" for p in changed) or "no recipe changed")
+    print(recipes.render_recipes(open_project(), check=check))
 
 
 @task(name="release-base-images", help={"dry-run": "check everything, show what would happen"})
@@ -321,13 +237,8 @@ def bake_file(
     branch: str = "main",
 ) -> None:
     """Write a buildx bake definition with the same targets as build-local's plan."""
-    destination = output_file(output, "--output")
     project = open_project(variants=variants, platforms=platforms, base_mode="upstream")
-    plan = builder.prepare_plan(project, builder.select(project), None, dry_run=True)
-    builder.stage_context(project, plan, local_source=bool(project.settings.source_path))
-    definition = ci.bake_definition(plan, cache, parent, branch)
-    write_text_atomically(destination, json.dumps(definition, indent=2) + "\n")
-    print(f"wrote {output}: {len(definition['target'])} targets")
+    print(ci.write_bake_file(project, output_file(output, "--output"), cache, parent, branch))
 
 
 @task(
@@ -341,11 +252,4 @@ def run_bench(c: Context, bump_source: str = "") -> None:
     # cryptography), which `pip install .` leaves out; every other task loads without them.
     from llama_images import bench
 
-    project = open_project()
-    workdir = project.settings.cache_path / "bench"
-    result = bench.run_bench(project, workdir, bump_source=bump_source)
-    print(bench.render(result))
-    path = bench.write_results(result, ROOT / project.settings.results_dir)
-    print(f"figures written to {path}")
-    if result.failed:
-        raise Exit(f"error: bench steps failed: {', '.join(result.failed)}", code=1)
+    bench.run_and_report(open_project(), bump_source)

@@ -7,6 +7,7 @@ build, image sizes against upstream's, and server start-up per image.
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 import time
@@ -467,3 +468,30 @@ def write_results(result: BenchResult, results_dir: Path) -> Path:
     path = results_dir / f"bench-{result.version}.json"
     write_json_atomically(path, result.as_json())
     return path
+
+
+def run_and_report(project: Project, bump_source: str = "") -> None:
+    """`invoke bench` and `nox -s bench`: measures, prints the table, writes the figures."""
+    result = run_bench(project, project.settings.cache_path / "bench", bump_source=bump_source)
+    print(render(result))
+    path = write_results(result, project.root / project.settings.results_dir)
+    print(f"figures written to {path}")
+    if result.failed:
+        raise ProjectError(f"bench steps failed: {', '.join(result.failed)}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m llama_images.bench [--bump-source DIR]`, which `nox -s bench` runs."""
+    parser = argparse.ArgumentParser(prog="llama_images.bench", description=run_and_report.__doc__)
+    parser.add_argument("--bump-source", default="", help="a newer llama.cpp tree: also a pin bump")
+    options = parser.parse_args(argv)
+    try:
+        run_and_report(Project.open(Path.cwd()), options.bump_source)
+    except ProjectError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

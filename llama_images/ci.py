@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
+from llama_images.builder import prepare_plan, select, stage_context
 from llama_images.catalog import Catalog, Variant
 from llama_images.metadata import CORE_TARGET
+from llama_images.paths import write_text_atomically
 from llama_images.plan import BuildPlan
+from llama_images.project import Project
 
 # Hosted runners per platform. They have no GPU: a variant whose server needs a
 # device is built and published there but smoke-tested only where that device exists.
@@ -86,3 +91,14 @@ def bake_definition(
     for variant in sorted({b.variant for b in plan.builds}):
         groups[variant] = {"targets": sorted(t for t in targets if t.startswith(f"{variant}-"))}
     return {"group": groups, "target": targets}
+
+
+def write_bake_file(
+    project: Project, destination: Path, cache: str, parent: str, branch: str
+) -> str:
+    """`bake-file`: stages the context build-local would and writes the bake definition."""
+    plan = prepare_plan(project, select(project), None, dry_run=True)
+    stage_context(project, plan, local_source=bool(project.settings.source_path))
+    definition = bake_definition(plan, cache, parent, branch)
+    write_text_atomically(destination, json.dumps(definition, indent=2) + "\n")
+    return f"wrote {destination.name}: {len(definition['target'])} targets"

@@ -15,8 +15,11 @@ from llama_images.catalog import Catalog
 from llama_images.dockerfile import Dockerfile, cmake_flags_in, parse_dockerfile
 from llama_images.errors import ProjectError
 from llama_images.metadata import write_json_atomically
-from llama_images.paths import read_utf8
+from llama_images.paths import read_utf8, user_path
+from llama_images.project import Project
+from llama_images.recipes import check_recipes
 from llama_images.report import table
+from llama_images.upstream import fetch_source
 
 FACTS_FILE = "upstream-facts.json"
 # Upstream recipes that are not image variants of their own.
@@ -277,3 +280,21 @@ def render(report: DriftReport) -> str:
         parts.append("upstream recipes this project does not build: " + ", ".join(report.not_built))
     parts.append("drift found" if report.drifted else "no drift: upstream matches the pin")
     return "\n".join(parts)
+
+
+def diff_upstream_report(project: Project, upstream: str | None, update: bool) -> tuple[str, bool]:
+    """`diff-upstream`: the report and whether it found drift (or, with `update`, a record)."""
+    pin = project.pin()
+    if upstream:
+        tree = user_path(upstream, "--upstream").resolve()
+    else:
+        tree = fetch_source(pin, project.settings.cache_path, project.settings.source_path).path
+    if update:
+        path = record(project.devops, upstream_facts(tree), pin.tag, pin.commit)
+        return f"recorded upstream facts of {tree} in {path.relative_to(project.root)}", False
+    catalog = project.catalog()
+    check_recipes(catalog)
+    report = diff_upstream(
+        catalog, project.devops, tree, project.base_images / "scripts" / "compile.sh"
+    )
+    return render(report), report.drifted

@@ -164,3 +164,13 @@ def clean_local_images(
                 continue
             removed.append(ref)
     return removed, kept
+
+
+def clean_local_images_report(project: Project, dry_run: bool, keep_current: bool) -> str:
+    """`clean-local-images`: removes (or lists) this project's images; one line each."""
+    engine = Engine.connect(project.settings.docker, start=False)
+    keep = str(project.version()) if keep_current else None
+    removed, kept = clean_local_images(engine, keep_version=keep, dry_run=dry_run)
+    verb = "would remove" if dry_run else "removed"
+    lines = [f"{verb} {ref}" for ref in removed] + [f"kept {note}" for note in kept]
+    return "\n".join(lines) or "no project image to remove"

@@ -16,6 +16,7 @@ import jinja2
 
 from llama_images.catalog import Catalog, Variant
 from llama_images.errors import ProjectError
+from llama_images.project import Project
 
 TEMPLATES = "templates"
 RECIPE_TEMPLATE = "recipe.Dockerfile.j2"
@@ -114,3 +115,15 @@ def write_recipes(catalog: Catalog) -> list[Path]:
             path.write_text(text, encoding="utf-8")
             changed.append(path)
     return changed
+
+
+def render_recipes(project: Project, *, check: bool) -> str:
+    """`render-recipes`: writes what changed, or with `check` only fails if anything would."""
+    catalog = project.catalog()
+    if check:
+        check_recipes(catalog)
+        return f"all {len(catalog.variants)} recipes match their sources"
+    changed = write_recipes(catalog)
+    return "\n".join(f"rendered {p.relative_to(project.root)}" for p in changed) or (
+        "no recipe changed"
+    )
