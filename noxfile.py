@@ -9,7 +9,7 @@ nox.options.reuse_existing_virtualenvs = True
 nox.options.error_on_missing_interpreters = True
 
 PYTHON = "3.11"
-CODE = ["llama_images", "tests", "version.py", "tasks.py", "noxfile.py"]
+CODE = ["llama_images", "tests", "tasks.py", "noxfile.py"]
 
 
 @nox.session(python=PYTHON)
@@ -53,4 +53,4 @@ def workflow(session: nox.Session) -> None:
 def bench(session: nox.Session) -> None:
     """Measure cold, no-op, new-base, fresh-runner builds and image sizes against references."""
     session.install("-e", ".[test]")
-    session.run("python", "-m", "llama_images.bench", *session.posargs)
+    session.run("python", "-m", "llama_images.commands.bench", *session.posargs)

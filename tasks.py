@@ -11,11 +11,13 @@ from invoke.context import Context
 from invoke.exceptions import Exit
 from invoke.tasks import task
 
-from llama_images import builder, ci, drift, inventory, publish, recipes, release, toolchains
-from llama_images.cli import add_parser_hints, shows_errors
+from llama_images.build import builder, ci, recipes
+from llama_images.build import builder_images as toolchains
+from llama_images.build.steps import probe_engine
+from llama_images.commands import drift, inventory, publish, release
+from llama_images.commands.cli import add_parser_hints, shows_errors
+from llama_images.model.project import Project
 from llama_images.paths import output_file
-from llama_images.project import Project
-from llama_images.steps import probe_engine
 
 ROOT = Path(__file__).resolve().parent
 add_parser_hints()
@@ -250,6 +252,6 @@ def run_bench(c: Context, bump_source: str = "") -> None:
     """Measure build cost and image figures against references from the same run."""
     # Imported here: bench loads packages of the test extra (gguf, numpy, bcrypt,
     # cryptography), which `pip install .` leaves out; every other task loads without them.
-    from llama_images import bench
+    from llama_images.commands import bench
 
     bench.run_and_report(open_project(), bump_source)

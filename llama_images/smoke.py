@@ -14,10 +14,10 @@ from typing import Any
 import httpx
 from docker.models.containers import Container
 
-from llama_images.engine import Engine
-from llama_images.engine import device_options as engine_device_options
+from llama_images.adapters.engine import Engine
+from llama_images.adapters.engine import device_options as engine_device_options
 from llama_images.errors import ProjectError
-from llama_images.metadata import CORE_TARGET, OCI, project_label
+from llama_images.model.metadata import CORE_TARGET, OCI, project_label
 
 MODEL_MOUNT = "/models"
 HEALTHY_TIMEOUT = 180.0

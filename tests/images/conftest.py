@@ -9,15 +9,15 @@ from typing import Any
 
 import pytest
 
-from llama_images.catalog import Catalog
-from llama_images.engine import Engine
+from llama_images.adapters.engine import Engine
+from llama_images.adapters.source import fetch_source
 from llama_images.errors import ProjectError
-from llama_images.metadata import write_json_atomically
-from llama_images.project import Project
+from llama_images.model.catalog import Catalog
+from llama_images.model.metadata import write_json_atomically
+from llama_images.model.project import Project
 from llama_images.report import table
 from llama_images.smoke import ImageUnderTest, images_for_version
-from llama_images.tinymodel import model_folder
-from llama_images.upstream import fetch_source
+from llama_images.testing.tinymodel import model_folder
 
 ROOT = Path(__file__).resolve().parents[2]
 _RESULTS: list[dict[str, Any]] = []

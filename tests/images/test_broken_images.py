@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from llama_images.engine import BuildRequest, Engine
-from llama_images.metadata import project_label
+from llama_images.adapters.engine import BuildRequest, Engine
+from llama_images.model.metadata import project_label
 from llama_images.smoke import MODEL_MOUNT, ImageUnderTest, ServerFailed, run_server
-from llama_images.tinymodel import MODEL_NAME
+from llama_images.testing.tinymodel import MODEL_NAME
 from tests.images.test_contract import unresolved_libraries
 
 

@@ -1,7 +1,7 @@
 """A composed image (the cpu core plus one backend module) against upstream's way of building.
 
 The reference is upstream's own recipe at the pin, built on the same base
-(llama_images.upstream_recipes): it compiles everything in one tree. The
+(llama_images.testing.upstream_recipes): it compiles everything in one tree. The
 composed image must hold exactly the cpu image's core, add only its module,
 and answer the model exactly as the reference does.
 """
@@ -14,14 +14,14 @@ from pathlib import Path
 
 import pytest
 
-from llama_images.catalog import Catalog
-from llama_images.engine import Engine
-from llama_images.metadata import OCI, project_label
-from llama_images.project import Project
+from llama_images.adapters.engine import Engine
+from llama_images.adapters.source import fetch_source
+from llama_images.model.catalog import Catalog
+from llama_images.model.metadata import OCI, project_label
+from llama_images.model.project import Project
 from llama_images.smoke import ImageUnderTest, RunningServer, host_can_run, run_server
-from llama_images.tinymodel import MODEL_NAME
-from llama_images.upstream import fetch_source
-from llama_images.upstream_recipes import UpstreamImage, build_upstream
+from llama_images.testing.tinymodel import MODEL_NAME
+from llama_images.testing.upstream_recipes import UpstreamImage, build_upstream
 
 MODEL = f"/models/{MODEL_NAME}"
 GREEDY = {"prompt": "Once upon a time", "n_predict": 32, "temperature": 0, "seed": 7}

@@ -12,16 +12,16 @@ import pytest
 from elftools.elf.dynamic import DynamicSection
 from elftools.elf.elffile import ELFFile
 
-from llama_images.catalog import Catalog, toolchain, toolkit_version
-from llama_images.engine import Engine
-from llama_images.metadata import (
+from llama_images.adapters.engine import Engine
+from llama_images.model.catalog import Catalog, toolchain, toolkit_version
+from llama_images.model.metadata import (
     LABEL_TO_JSON,
     OCI,
     VERSION_JSON_PATH,
     label_text,
     project_label,
 )
-from llama_images.project import Project
+from llama_images.model.project import Project
 from llama_images.smoke import ImageUnderTest
 
 NOBODY = "65534:65534"

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from llama_images.engine import Engine
+from llama_images.adapters.engine import Engine
 from llama_images.smoke import ImageUnderTest
 
 # A group id no image defines, standing in for the host's `render` group.

@@ -17,20 +17,8 @@ from typing import Any
 
 import pytest
 
-from llama_images.engine import Engine
-from llama_images.errors import ProjectError
-from llama_images.inventory import version_status_table
-from llama_images.localregistry import (
-    PULL_ONLY_USER,
-    LocalRegistry,
-    RegistryAuth,
-    issue_certificate,
-    local_registry,
-)
-from llama_images.metadata import OCI, project_label
-from llama_images.project import Project
-from llama_images.publish import GroupResult, ImageGroup, publish_groups, write_release_record
-from llama_images.registry import (
+from llama_images.adapters.engine import Engine
+from llama_images.adapters.registry import (
     ATTESTATION,
     OCI_INDEX_TYPE,
     REFERENCE_DIGEST,
@@ -39,9 +27,26 @@ from llama_images.registry import (
     Registry,
     docker_certs_dir,
 )
-from llama_images.settings import Settings
+from llama_images.commands.inventory import version_status_table
+from llama_images.commands.publish import (
+    GroupResult,
+    ImageGroup,
+    publish_groups,
+    write_release_record,
+)
+from llama_images.errors import ProjectError
+from llama_images.model.metadata import OCI, project_label
+from llama_images.model.project import Project
+from llama_images.model.settings import Settings
+from llama_images.model.version import BuildVersion
 from llama_images.smoke import ImageUnderTest
-from version import BuildVersion
+from llama_images.testing.localregistry import (
+    PULL_ONLY_USER,
+    LocalRegistry,
+    RegistryAuth,
+    issue_certificate,
+    local_registry,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 NAME = "llama.cpp"

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from llama_images.catalog import Catalog
-from llama_images.engine import BuildRequest, Engine, device_options
-from llama_images.metadata import project_label
+from llama_images.adapters.engine import BuildRequest, Engine, device_options
+from llama_images.model.catalog import Catalog
+from llama_images.model.metadata import project_label
 from llama_images.smoke import MODEL_MOUNT, ImageUnderTest, host_can_run
-from llama_images.tinymodel import MODEL_NAME
+from llama_images.testing.tinymodel import MODEL_NAME
 
 DOWNSTREAM_DOCKERFILE = """\
 ARG BASE

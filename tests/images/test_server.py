@@ -13,9 +13,9 @@ import httpx
 import openai
 import pytest
 
-from llama_images.catalog import Catalog, Smoke
-from llama_images.engine import Engine
-from llama_images.project import Project
+from llama_images.adapters.engine import Engine
+from llama_images.model.catalog import Catalog, Smoke
+from llama_images.model.project import Project
 from llama_images.smoke import (
     MODEL_MOUNT,
     ImageUnderTest,
@@ -24,7 +24,7 @@ from llama_images.smoke import (
     host_can_run,
     run_server,
 )
-from llama_images.tinymodel import MODEL_NAME
+from llama_images.testing.tinymodel import MODEL_NAME
 
 MODEL = f"{MODEL_MOUNT}/{MODEL_NAME}"
 PARALLEL = 4

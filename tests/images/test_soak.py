@@ -15,10 +15,10 @@ from pathlib import Path
 
 import httpx
 
-from llama_images.catalog import Smoke
-from llama_images.engine import Engine
+from llama_images.adapters.engine import Engine
+from llama_images.model.catalog import Smoke
 from llama_images.smoke import ImageUnderTest, RunningServer, ServerFailed
-from llama_images.tinymodel import MODEL_NAME
+from llama_images.testing.tinymodel import MODEL_NAME
 from tests.images.test_server import CONTEXT, MODEL, PARALLEL, smoke, variant_server
 
 __all__ = ["smoke"]  # test_server's fixture: how this variant is run here

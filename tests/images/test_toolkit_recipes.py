@@ -13,11 +13,11 @@ from dataclasses import dataclass, replace
 
 import pytest
 
-from llama_images.builder import prepare_plan, select
-from llama_images.catalog import Catalog
-from llama_images.engine import Engine
+from llama_images.adapters.engine import Engine
+from llama_images.build.builder import prepare_plan, select
 from llama_images.errors import ProjectError
-from llama_images.project import Project
+from llama_images.model.catalog import Catalog
+from llama_images.model.project import Project
 
 
 @dataclass(frozen=True)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from llama_images import drift
-from llama_images.project import Project
-from llama_images.upstream import fetch_source
+from llama_images.adapters.source import fetch_source
+from llama_images.commands import drift
+from llama_images.model.project import Project
 
 
 def test_no_drift_at_the_pin(project: Project) -> None:

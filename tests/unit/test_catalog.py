@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from llama_images.catalog import CATALOG_FILE, load_catalog
 from llama_images.errors import ProjectError
+from llama_images.model.catalog import CATALOG_FILE, load_catalog
 from tests.unit.conftest import REPO_ROOT
 
 REAL_CATALOG = (REPO_ROOT / "base-images" / CATALOG_FILE).read_text()

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from llama_images.dockerfile import parse_dockerfile
+from llama_images.build.dockerfile import parse_dockerfile
 
 BASE_IMAGES = Path(__file__).resolve().parents[2] / "base-images"
 COMPILE = BASE_IMAGES / "scripts" / "compile.sh"

@@ -6,24 +6,24 @@ from pathlib import Path
 
 import pytest
 
-from llama_images.bases import ResolvedBases
-from llama_images.bench import Figure
-from llama_images.builder import ccache_seeds, check_builder_images
-from llama_images.catalog import load_catalog
-from llama_images.errors import ProjectError
-from llama_images.plan import (
+from llama_images.adapters.source import SourceTree, load_pin
+from llama_images.build.bases import ResolvedBases
+from llama_images.build.builder import ccache_seeds, check_builder_images
+from llama_images.build.plan import (
     BuildPlan,
     make_plan,
     select_targets,
     toolchain_family,
     toolchain_key,
 )
-from llama_images.settings import Settings
-from llama_images.upstream import SourceTree, load_pin
-from llama_images.upstream_recipes import rewrite_recipe
+from llama_images.commands.bench import Figure
+from llama_images.errors import ProjectError
+from llama_images.model.catalog import load_catalog
+from llama_images.model.settings import Settings
+from llama_images.model.version import BuildVersion
+from llama_images.testing.upstream_recipes import rewrite_recipe
 from tests.unit.conftest import REPO_ROOT
 from tests.unit.test_plan import COMMIT
-from version import BuildVersion
 
 CATALOG = load_catalog(REPO_ROOT / "base-images")
 OFFLINE = ResolvedBases(CATALOG.offline.ref, CATALOG.offline.ref, "offline")

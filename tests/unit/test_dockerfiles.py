@@ -6,15 +6,15 @@ from pathlib import Path
 
 import pytest
 
-from llama_images.bases import ResolvedBases
-from llama_images.catalog import load_catalog, toolchain, toolkit_version
-from llama_images.dockerfile import check_dockerfile, cmake_flags_in, parse_dockerfile
+from llama_images.adapters.source import SourceTree, load_pin
+from llama_images.build.bases import ResolvedBases
+from llama_images.build.dockerfile import check_dockerfile, cmake_flags_in, parse_dockerfile
+from llama_images.build.plan import image_repository, make_plan
 from llama_images.errors import ProjectError
-from llama_images.metadata import min_driver, project_label
-from llama_images.plan import image_repository, make_plan
-from llama_images.upstream import SourceTree, load_pin
+from llama_images.model.catalog import load_catalog, toolchain, toolkit_version
+from llama_images.model.metadata import min_driver, project_label
+from llama_images.model.version import BuildVersion, CommitFacts
 from tests.unit.conftest import REPO_ROOT
-from version import BuildVersion, CommitFacts
 
 CATALOG = load_catalog(REPO_ROOT / "base-images")
 VARIANTS = sorted(CATALOG.variants)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from llama_images import drift
+from llama_images.commands import drift
 from llama_images.errors import ProjectError
 
 RECIPE = """\

@@ -6,15 +6,15 @@ from pathlib import Path
 
 import pytest
 
-from llama_images.bases import ResolvedBases
-from llama_images.builder import check_platforms, describe_plan
-from llama_images.catalog import load_catalog
+from llama_images.adapters.source import SourceTree, load_pin
+from llama_images.build.bases import ResolvedBases
+from llama_images.build.builder import check_platforms, describe_plan
+from llama_images.build.plan import BuildPlan, image_repository, make_plan
 from llama_images.errors import ProjectError
-from llama_images.metadata import LABEL_TO_JSON, OCI, label_text, project_label
-from llama_images.plan import BuildPlan, image_repository, make_plan
-from llama_images.upstream import SourceTree, load_pin
+from llama_images.model.catalog import load_catalog
+from llama_images.model.metadata import LABEL_TO_JSON, OCI, label_text, project_label
+from llama_images.model.version import BuildVersion, CommitFacts
 from tests.unit.conftest import REPO_ROOT
-from version import BuildVersion, CommitFacts
 
 COMMIT = CommitFacts(
     sha="0a1b2c3d4e5f60718293a4b5c6d7e8f901234567", timestamp=1795000000, branch="main", dirty=False
@@ -106,7 +106,7 @@ def test_unsupported_platform() -> None:
 
 
 def test_ccache_summary_reads_compile_statistics() -> None:
-    from llama_images.builder import ccache_summary
+    from llama_images.build.builder import ccache_summary
 
     log = "#11 16.53 Cacheable calls:    510 / 510 (100.0%)\n#11 16.53   Hits:   51 / 510 (10%)\n"
     assert ccache_summary(log) == "51/510 (10%)"

@@ -8,11 +8,11 @@ from typing import Any, cast
 
 import pytest
 
-from llama_images.engine import Engine
+from llama_images.adapters.engine import Engine
+from llama_images.adapters.registry import MANIFEST_TYPES, Descriptor, Registry
+from llama_images.commands.publish import ImageGroup, publish_groups
 from llama_images.errors import ProjectError
-from llama_images.publish import ImageGroup, publish_groups
-from llama_images.registry import MANIFEST_TYPES, Descriptor, Registry
-from version import BuildVersion
+from llama_images.model.version import BuildVersion
 
 VERSION = BuildVersion.parse("2611220312-0a1b2c3")
 REPOSITORY = "localhost:5000/owner/llama.cpp"

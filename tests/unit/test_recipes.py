@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from llama_images.catalog import CATALOG_FILE, load_catalog
+from llama_images.build.recipes import RENDER_COMMAND, TEMPLATES, check_recipes, render_recipe
 from llama_images.errors import ProjectError
-from llama_images.recipes import RENDER_COMMAND, TEMPLATES, check_recipes, render_recipe
+from llama_images.model.catalog import CATALOG_FILE, load_catalog
 from tests.unit.conftest import REPO_ROOT
 
 BASE_IMAGES = REPO_ROOT / "base-images"

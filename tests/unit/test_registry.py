@@ -13,15 +13,15 @@ from pathlib import Path
 
 import pytest
 
+from llama_images.adapters.registry import Credentials, Registry, docker_certs_dir, parse_challenge
 from llama_images.errors import ProjectError
-from llama_images.localregistry import (
+from llama_images.testing.localregistry import (
     REGISTRY_BINARY,
     LocalRegistry,
     RegistryAuth,
     issue_certificate,
     local_registry,
 )
-from llama_images.registry import Credentials, Registry, docker_certs_dir, parse_challenge
 
 pytestmark = pytest.mark.skipif(
     shutil.which(REGISTRY_BINARY) is None,

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from llama_images.commands.release import release
 from llama_images.errors import ProjectError
-from llama_images.project import Project
-from llama_images.release import release
-from llama_images.settings import Settings
+from llama_images.model.project import Project
+from llama_images.model.settings import Settings
 from tests.unit.conftest import git
 
 IDENTITY = ("-c", "user.name=t", "-c", "user.email=t@example.invalid")

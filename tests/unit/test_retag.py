@@ -9,10 +9,10 @@ import docker.errors
 import pytest
 import requests
 
-from llama_images.builder import BuiltImage, KeptImage, replaced_images, tag_all
-from llama_images.engine import Engine, ImageInUse
+from llama_images.adapters.engine import Engine, ImageInUse
+from llama_images.build.builder import BuiltImage, KeptImage, replaced_images, tag_all
+from llama_images.commands.inventory import clean_local_images
 from llama_images.errors import ProjectError
-from llama_images.inventory import clean_local_images
 
 CHILD_CONFLICT = (
     "conflict: unable to delete 0ld1 (cannot be forced) - image has dependent child images"

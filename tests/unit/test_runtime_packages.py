@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from llama_images import drift
-from llama_images.dockerfile import Dockerfile, parse_dockerfile
-from llama_images.project import Project
+from llama_images.build.dockerfile import Dockerfile, parse_dockerfile
+from llama_images.commands import drift
+from llama_images.model.project import Project
 
 ROOT = Path(__file__).resolve().parents[2]
 

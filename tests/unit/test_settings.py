@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from llama_images.errors import ProjectError
-from llama_images.settings import Settings, load_settings
+from llama_images.model.settings import Settings, load_settings
 
 
 def test_defaults(tmp_path: Path) -> None:

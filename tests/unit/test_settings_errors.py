@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from llama_images.errors import ProjectError
+from llama_images.model.reference import check_reference
+from llama_images.model.settings import load_settings
 from llama_images.paths import user_path
-from llama_images.reference import check_reference
-from llama_images.settings import load_settings
 from tests.unit.test_tasks import invoke
 
 

@@ -9,15 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from llama_images.bases import ResolvedBases
-from llama_images.builder import context_copy_difference, stage_context
-from llama_images.catalog import load_catalog
-from llama_images.errors import ProjectError
-from llama_images.manifest import first_difference, tree_manifest
-from llama_images.plan import BuildPlan, make_plan
-from llama_images.project import Project
-from llama_images.settings import Settings
-from llama_images.upstream import (
+from llama_images.adapters.manifest import first_difference, tree_manifest
+from llama_images.adapters.source import (
     VERIFIED_MARKER,
     Pin,
     SourceTree,
@@ -25,10 +18,17 @@ from llama_images.upstream import (
     load_pin,
     sha256_of,
 )
+from llama_images.build.bases import ResolvedBases
+from llama_images.build.builder import context_copy_difference, stage_context
+from llama_images.build.plan import BuildPlan, make_plan
+from llama_images.errors import ProjectError
+from llama_images.model.catalog import load_catalog
+from llama_images.model.project import Project
+from llama_images.model.settings import Settings
+from llama_images.model.version import BuildVersion, CommitFacts
 from tests.unit.conftest import REPO_ROOT
 from tests.unit.test_tasks import invoke
 from tests.unit.test_upstream import archive_pin, fake_sdist
-from version import BuildVersion, CommitFacts
 
 
 @pytest.fixture

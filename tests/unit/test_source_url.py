@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from llama_images.adapters.gitinfo import web_address
 from llama_images.errors import ProjectError
-from llama_images.gitinfo import web_address
-from llama_images.project import Project, github_actions_address
-from llama_images.settings import Settings
+from llama_images.model.project import Project, github_actions_address
+from llama_images.model.settings import Settings
 from tests.unit.conftest import git
 
 ADDRESS = "https://github.com/Owner/Repo"

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
+from llama_images.commands.inventory import newest_versioned_tags
 from llama_images.errors import ProjectError
-from llama_images.inventory import newest_versioned_tags
-from llama_images.reference import Repository
-from llama_images.tags import ImageTag
-from version import BuildVersion
+from llama_images.model.reference import Repository
+from llama_images.model.tags import ImageTag
+from llama_images.model.version import BuildVersion
 
 VERSION = BuildVersion.parse("2611220312-0a1b2c3")
 OLDER = BuildVersion.parse("2611210000-fffffff")

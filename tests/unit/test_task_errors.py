@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 from invoke.exceptions import Exit
 
-from llama_images import gitinfo
-from llama_images.cli import INTERRUPTED, shows_errors
-from llama_images.drift import upstream_facts
+from llama_images.adapters import gitinfo
+from llama_images.commands.cli import INTERRUPTED, shows_errors
+from llama_images.commands.drift import upstream_facts
 from llama_images.errors import ProjectError
 from tests.unit.conftest import REPO_ROOT, git
 from tests.unit.test_tasks import invoke

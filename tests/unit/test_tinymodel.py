@@ -1,4 +1,4 @@
-"""Tests for llama_images.tinymodel (needs llama.cpp's ggml-vocab-llama-spm.gguf)."""
+"""Tests for llama_images.testing.tinymodel (needs llama.cpp's ggml-vocab-llama-spm.gguf)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import pytest
 
 gguf = pytest.importorskip("gguf")
 
-from llama_images import tinymodel  # noqa: E402
-from llama_images.tinymodel import write_tiny_model  # noqa: E402
+from llama_images.testing import tinymodel  # noqa: E402
+from llama_images.testing.tinymodel import write_tiny_model  # noqa: E402
 
 DEFAULT_VOCAB = (
     "/tmp/scratch/llama_cpp_python-0.3.35/vendor/llama.cpp/models/ggml-vocab-llama-spm.gguf"

@@ -7,8 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from llama_images.errors import ProjectError
-from llama_images.upstream import (
+from llama_images.adapters.source import (
     Pin,
     ProofFailed,
     SourceSpec,
@@ -16,6 +15,7 @@ from llama_images.upstream import (
     load_pin,
     sha256_of,
 )
+from llama_images.errors import ProjectError
 from tests.unit.conftest import REPO_ROOT
 
 

@@ -5,10 +5,10 @@ from pathlib import Path
 
 import pytest
 
-from llama_images import gitinfo
+from llama_images.adapters import gitinfo
 from llama_images.errors import ProjectError
+from llama_images.model.version import BuildVersion, CommitFacts, rfc3339, version_for
 from tests.unit.conftest import git
-from version import BuildVersion, CommitFacts, rfc3339, version_for
 
 
 def test_version_uses_commit_time_in_utc(scratch_repo: Callable[[str], Path]) -> None:

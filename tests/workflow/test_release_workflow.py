@@ -23,13 +23,13 @@ from pathlib import Path
 
 import pytest
 
-from llama_images.ci import RUNNERS
-from llama_images.localregistry import LocalRegistry, local_registry
-from llama_images.metadata import OCI, project_label
-from llama_images.plan import image_tags
-from llama_images.project import Project
-from llama_images.registry import INDEX_TYPES, Credentials, Registry
-from llama_images.settings import Settings
+from llama_images.adapters.registry import INDEX_TYPES, Credentials, Registry
+from llama_images.build.ci import RUNNERS
+from llama_images.build.plan import image_tags
+from llama_images.model.metadata import OCI, project_label
+from llama_images.model.project import Project
+from llama_images.model.settings import Settings
+from llama_images.testing.localregistry import LocalRegistry, local_registry
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKFLOW = ROOT / ".github" / "workflows" / "base-images.yml"

@@ -30,8 +30,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.x509.oid import NameOID
 
+from llama_images.adapters.registry import docker_certs_dir
 from llama_images.errors import ProjectError
-from llama_images.registry import docker_certs_dir
 from llama_images.smoke import free_port
 
 REGISTRY_BINARY = "docker-registry"

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from llama_images.catalog import TRIPLES
 from llama_images.errors import ProjectError
-from version import BuildVersion
+from llama_images.model.catalog import TRIPLES
+from llama_images.model.version import BuildVersion
 
 RUNTIME = "runtime"
 # `runtime` is the base layer applications build on; `server` runs llama-server.

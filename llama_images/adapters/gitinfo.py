@@ -10,7 +10,7 @@ from pathlib import Path
 from urllib.parse import SplitResult, urlsplit
 
 from llama_images.errors import ProjectError
-from version import CommitFacts
+from llama_images.model.version import CommitFacts
 
 GIT = "git"
 # Remote schemes whose host also serves the repository's web page over https.

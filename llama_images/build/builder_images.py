@@ -6,10 +6,10 @@ import sys
 import time
 from dataclasses import replace
 
-from llama_images.builder import prepare_plan, select, stage_context
-from llama_images.engine import BuildRequest
+from llama_images.build.builder import prepare_plan, select, stage_context
+from llama_images.adapters.engine import BuildRequest
 from llama_images.errors import ProjectError
-from llama_images.plan import (
+from llama_images.build.plan import (
     BUILDER_STAGE,
     BuildPlan,
     builder_image,
@@ -17,9 +17,9 @@ from llama_images.plan import (
     ccache_image,
     image_repository,
 )
-from llama_images.project import Project
+from llama_images.model.project import Project
 from llama_images.report import table
-from llama_images.steps import connect, steps_for
+from llama_images.build.steps import connect, steps_for
 
 CCACHE_DOCKERFILE = "ccache.Dockerfile"
 

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import jinja2
 
-from llama_images.catalog import Catalog, Variant
+from llama_images.model.catalog import Catalog, Variant
 from llama_images.errors import ProjectError
-from llama_images.project import Project
+from llama_images.model.project import Project
 
 TEMPLATES = "templates"
 RECIPE_TEMPLATE = "recipe.Dockerfile.j2"

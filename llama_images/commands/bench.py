@@ -16,24 +16,24 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from llama_images import gitinfo
-from llama_images.builder import BuiltImage, build_local, prepare_plan, select
-from llama_images.engine import BuildRequest, Engine
+from llama_images.adapters import gitinfo
+from llama_images.adapters.engine import BuildRequest, Engine
+from llama_images.adapters.registry import Registry
+from llama_images.build.builder import BuiltImage, build_local, prepare_plan, select
+from llama_images.build.builder_images import export_ccache
+from llama_images.build.steps import require_engine
 from llama_images.errors import ProjectError
-from llama_images.localregistry import local_registry
-from llama_images.metadata import write_json_atomically
-from llama_images.project import Project
-from llama_images.reference import Repository
-from llama_images.registry import Registry
+from llama_images.model.metadata import write_json_atomically
+from llama_images.model.project import Project
+from llama_images.model.reference import Repository
+from llama_images.model.settings import Settings
+from llama_images.model.tags import ImageTag
+from llama_images.model.version import BuildVersion
 from llama_images.report import human_size, table
-from llama_images.settings import Settings
 from llama_images.smoke import MODEL_MOUNT, run_server
-from llama_images.steps import require_engine
-from llama_images.tags import ImageTag
-from llama_images.tinymodel import MODEL_NAME, model_folder
-from llama_images.toolchains import export_ccache
-from llama_images.upstream_recipes import build_upstream
-from version import BuildVersion
+from llama_images.testing.localregistry import local_registry
+from llama_images.testing.tinymodel import MODEL_NAME, model_folder
+from llama_images.testing.upstream_recipes import build_upstream
 
 BENCH_VARIANTS = ("cpu", "vulkan")
 PROMPT = "The quick brown fox"
@@ -481,8 +481,10 @@ def run_and_report(project: Project, bump_source: str = "") -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m llama_images.bench [--bump-source DIR]`, which `nox -s bench` runs."""
-    parser = argparse.ArgumentParser(prog="llama_images.bench", description=run_and_report.__doc__)
+    """`python -m llama_images.commands.bench [--bump-source DIR]`, which `nox -s bench` runs."""
+    parser = argparse.ArgumentParser(
+        prog="llama_images.commands.bench", description=run_and_report.__doc__
+    )
     parser.add_argument("--bump-source", default="", help="a newer llama.cpp tree: also a pin bump")
     options = parser.parse_args(argv)
     try:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from version import BuildVersion, CommitFacts
+from llama_images.model.version import BuildVersion, CommitFacts
 
 SCHEMA_VERSION = 1
 LABEL_NAMESPACE = "org.llama-images"

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from llama_images import gitinfo
+from llama_images.adapters import gitinfo
 from llama_images.errors import ProjectError
-from llama_images.project import Project
-from version import BuildVersion
+from llama_images.model.project import Project
+from llama_images.model.version import BuildVersion
 
 
 @dataclass(frozen=True)

@@ -4,17 +4,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from llama_images import gitinfo
-from llama_images.engine import Engine, ImageInUse
+from llama_images.adapters import gitinfo
+from llama_images.adapters.engine import Engine, ImageInUse
+from llama_images.adapters.registry import Registry
+from llama_images.build.plan import image_repository
 from llama_images.errors import ProjectError
-from llama_images.metadata import OCI, project_label
-from llama_images.plan import image_repository
-from llama_images.project import Project
-from llama_images.reference import Repository
-from llama_images.registry import Registry
+from llama_images.model.metadata import OCI, project_label
+from llama_images.model.project import Project
+from llama_images.model.reference import Repository
+from llama_images.model.tags import ImageTag
+from llama_images.model.version import TAG_PREFIX, BuildVersion, rfc3339
 from llama_images.report import table
-from llama_images.tags import ImageTag
-from version import TAG_PREFIX, BuildVersion, rfc3339
 
 
 def git_info_table(project: Project) -> str:

@@ -16,7 +16,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from llama_images.engine import BuildRequest, Engine
+from llama_images.adapters.engine import BuildRequest, Engine
 from llama_images.errors import ProjectError
 from llama_images.paths import read_utf8
 

@@ -30,7 +30,7 @@ import numpy.typing as npt
 
 # Bump whenever the bytes written for a given vocab change (dims, seed, metadata, layout...).
 REVISION = "1"
-REVISION_KEY = "llama_images.tinymodel.revision"
+REVISION_KEY = "llama_images.testing.tinymodel.revision"
 
 ARCH = "llama"
 SEED = 20240531

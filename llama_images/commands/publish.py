@@ -10,18 +10,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from llama_images.engine import Engine
+from llama_images.adapters.engine import Engine
+from llama_images.adapters.registry import OCI_INDEX_TYPE, Registry
+from llama_images.build.plan import image_repository, image_tags
+from llama_images.commands.inventory import local_images
+from llama_images.commands.multiarch import PlatformImage, index_document, platform_image
 from llama_images.errors import ProjectError
-from llama_images.inventory import local_images
-from llama_images.metadata import CORE_TARGET, VERSION_JSON_PATH, write_json_atomically
-from llama_images.multiarch import PlatformImage, index_document, platform_image
-from llama_images.plan import image_repository, image_tags
-from llama_images.project import Project
-from llama_images.reference import Repository
-from llama_images.registry import OCI_INDEX_TYPE, Registry
+from llama_images.model.metadata import CORE_TARGET, VERSION_JSON_PATH, write_json_atomically
+from llama_images.model.project import Project
+from llama_images.model.reference import Repository
+from llama_images.model.tags import TARGETS, ImageTag
+from llama_images.model.version import BuildVersion
 from llama_images.report import table
-from llama_images.tags import TARGETS, ImageTag
-from version import BuildVersion
 
 PUBLISH_MODES = ("all", "push", "merge")
 # A check of one published image (pulled by digest); raises ProjectError on failure.

@@ -13,8 +13,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from llama_images.errors import ProjectError
-from llama_images.registry import (
+from llama_images.adapters.registry import (
     ATTESTATION,
     INDEX_TYPES,
     MANIFEST_TYPES,
@@ -23,6 +22,7 @@ from llama_images.registry import (
     REFERENCE_TYPE,
     Registry,
 )
+from llama_images.errors import ProjectError
 
 OCI_PREFIX = "org.opencontainers.image."
 # Image labels repeated as index annotations, so registries show them on the tag's page.

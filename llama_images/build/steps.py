@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from llama_images.engine import BuildRequest, Engine
+from llama_images.adapters.engine import BuildRequest, Engine
 from llama_images.errors import ProjectError
-from llama_images.project import Project
+from llama_images.model.project import Project
 
 
 class Steps(Protocol):

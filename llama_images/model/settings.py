@@ -14,11 +14,11 @@ from typing import Any, Literal, get_args, get_origin, get_type_hints
 from dotenv import dotenv_values
 from dotenv.parser import Binding, parse_stream
 
-from llama_images.catalog import TRIPLES
+from llama_images.adapters.gitinfo import web_address
 from llama_images.errors import ProjectError
-from llama_images.gitinfo import web_address
+from llama_images.model.catalog import TRIPLES
+from llama_images.model.reference import check_reference, check_registry, check_repository
 from llama_images.paths import read_utf8, user_path
-from llama_images.reference import check_reference, check_registry, check_repository
 
 ENV_PREFIX = "LLAMA_IMAGES_"
 BaseMode = Literal["auto", "upstream", "offline"]

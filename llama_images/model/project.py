@@ -7,11 +7,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from llama_images import gitinfo
-from llama_images.catalog import Catalog, load_catalog
-from llama_images.settings import Settings, load_settings
-from llama_images.upstream import Pin, load_pin
-from version import BuildVersion, CommitFacts, version_for
+from llama_images.adapters import gitinfo
+from llama_images.adapters.source import Pin, load_pin
+from llama_images.model.catalog import Catalog, load_catalog
+from llama_images.model.settings import Settings, load_settings
+from llama_images.model.version import BuildVersion, CommitFacts, version_for
 
 
 @dataclass(frozen=True)

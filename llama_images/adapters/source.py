@@ -17,10 +17,10 @@ from typing import Any
 
 from packaging.version import InvalidVersion, Version
 
-from llama_images import gitinfo
+from llama_images.adapters import gitinfo
+from llama_images.adapters.manifest import ALGORITHM, first_difference, tree_manifest
 from llama_images.errors import ProjectError
-from llama_images.manifest import ALGORITHM, first_difference, tree_manifest
-from llama_images.metadata import write_json_atomically
+from llama_images.model.metadata import write_json_atomically
 from llama_images.paths import user_path
 
 PIN_FILE = "pin.toml"

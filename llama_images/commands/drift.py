@@ -11,15 +11,15 @@ from typing import Any
 
 from packaging.version import InvalidVersion, Version
 
-from llama_images.catalog import Catalog
-from llama_images.dockerfile import Dockerfile, cmake_flags_in, parse_dockerfile
+from llama_images.adapters.source import fetch_source
+from llama_images.build.dockerfile import Dockerfile, cmake_flags_in, parse_dockerfile
+from llama_images.build.recipes import check_recipes
 from llama_images.errors import ProjectError
-from llama_images.metadata import write_json_atomically
+from llama_images.model.catalog import Catalog
+from llama_images.model.metadata import write_json_atomically
+from llama_images.model.project import Project
 from llama_images.paths import read_utf8, user_path
-from llama_images.project import Project
-from llama_images.recipes import check_recipes
 from llama_images.report import table
-from llama_images.upstream import fetch_source
 
 FACTS_FILE = "upstream-facts.json"
 # Upstream recipes that are not image variants of their own.

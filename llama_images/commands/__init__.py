@@ -1,0 +1,1 @@
+"""What the tasks do beyond building: publish, release, inventory, drift, bench."""

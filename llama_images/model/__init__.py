@@ -1,0 +1,1 @@
+"""The project's facts: settings, the checkout, the variant catalog, versions, labels, tags."""
