@@ -11,9 +11,9 @@ from invoke.context import Context
 from invoke.exceptions import Exit
 from invoke.tasks import task
 
-from llama_images.build import builder, ci, recipes
-from llama_images.build import builder_images as toolchains
-from llama_images.build.steps import probe_engine
+from llama_images.building import builder, ci, recipes
+from llama_images.building import builder_images as toolchains
+from llama_images.building.steps import probe_engine
 from llama_images.commands import drift, inventory, publish, release
 from llama_images.commands.cli import add_parser_hints, shows_errors
 from llama_images.model.project import Project

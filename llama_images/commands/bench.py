@@ -19,9 +19,9 @@ from typing import Any
 from llama_images.adapters import gitinfo
 from llama_images.adapters.engine import BuildRequest, Engine
 from llama_images.adapters.registry import Registry
-from llama_images.build.builder import BuiltImage, build_local, prepare_plan, select
-from llama_images.build.builder_images import export_ccache
-from llama_images.build.steps import require_engine
+from llama_images.building.builder import BuiltImage, build_local, prepare_plan, select
+from llama_images.building.builder_images import export_ccache
+from llama_images.building.steps import require_engine
 from llama_images.errors import ProjectError
 from llama_images.model.metadata import write_json_atomically
 from llama_images.model.project import Project

@@ -12,8 +12,8 @@ from typing import Any
 from packaging.version import InvalidVersion, Version
 
 from llama_images.adapters.source import fetch_source
-from llama_images.build.dockerfile import Dockerfile, cmake_flags_in, parse_dockerfile
-from llama_images.build.recipes import check_recipes
+from llama_images.building.dockerfile import Dockerfile, cmake_flags_in, parse_dockerfile
+from llama_images.building.recipes import check_recipes
 from llama_images.errors import ProjectError
 from llama_images.model.catalog import Catalog
 from llama_images.model.metadata import write_json_atomically

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from llama_images.adapters import gitinfo
 from llama_images.adapters.engine import Engine, ImageInUse
 from llama_images.adapters.registry import Registry
-from llama_images.build.plan import image_repository
+from llama_images.building.plan import image_repository
 from llama_images.errors import ProjectError
 from llama_images.model.metadata import OCI, project_label
 from llama_images.model.project import Project

@@ -12,7 +12,7 @@ from typing import Any
 
 from llama_images.adapters.engine import Engine
 from llama_images.adapters.registry import OCI_INDEX_TYPE, Registry
-from llama_images.build.plan import image_repository, image_tags
+from llama_images.building.plan import image_repository, image_tags
 from llama_images.commands.inventory import local_images
 from llama_images.commands.multiarch import PlatformImage, index_document, platform_image
 from llama_images.errors import ProjectError

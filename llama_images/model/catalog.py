@@ -9,7 +9,7 @@ from dataclasses import MISSING, dataclass, field, fields, is_dataclass
 from pathlib import Path
 from typing import Any, get_type_hints
 
-from llama_images.build.dockerfile import parse_dockerfile
+from llama_images.building.dockerfile import parse_dockerfile
 from llama_images.errors import ProjectError
 
 CATALOG_FILE = "variants.toml"

@@ -99,7 +99,9 @@ def test_soak(
             "rss_end_mib": rss[-1] / MIB if rss else 0.0,
         }
     )
-    assert not failures, f"{len(failures)} client(s) saw a failure: {failures}; log: {errors}"
+    assert not failures, (
+        f"{len(failures)} request(s) failed (a client stops at its first): {failures}; log: {errors}"
+    )
     assert "unhealthy" not in health, f"unhealthy during the soak: {health}; log: {errors}"
     assert final == "healthy", f"{final} after the soak; log: {errors}"
     # The first third is warm-up: the KV cache and Vulkan shader pipelines allocate once.

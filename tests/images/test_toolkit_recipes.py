@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 import pytest
 
 from llama_images.adapters.engine import Engine
-from llama_images.build.builder import prepare_plan, select
+from llama_images.building.builder import prepare_plan, select
 from llama_images.errors import ProjectError
 from llama_images.model.catalog import Catalog
 from llama_images.model.project import Project

@@ -4,10 +4,50 @@ import os
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from llama_images.adapters.source import SourceTree, load_pin
+from llama_images.building.bases import ResolvedBases
+from llama_images.building.plan import BuildPlan, image_repository, make_plan
+from llama_images.model.catalog import load_catalog
+from llama_images.model.version import BuildVersion, CommitFacts
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
+CATALOG = load_catalog(REPO_ROOT / "base-images")
+OFFLINE = ResolvedBases(CATALOG.offline.ref, CATALOG.offline.ref, "offline")
+COMMIT = CommitFacts(
+    sha="0a1b2c3d4e5f60718293a4b5c6d7e8f901234567", timestamp=1795000000, branch="main", dirty=False
+)
+
+
+def plan_of(
+    variants: list[str],
+    platforms: tuple[str, ...] = ("linux/amd64",),
+    *,
+    registry: str = "",
+    bases: dict[str, ResolvedBases] | None = None,
+    **options: Any,
+) -> BuildPlan:
+    """The plan every unit test builds on: the real catalog and pin, offline bases unless given."""
+    every = {name: OFFLINE for name in CATALOG.variants}
+    every.update(bases or {})
+    return make_plan(
+        version=BuildVersion.parse("2611220312-0a1b2c3"),
+        commit=COMMIT,
+        pin=load_pin(REPO_ROOT / ".devops"),
+        source=SourceTree(Path("/cache/src"), "pypi-sdist llama-cpp-python==0.3.35", "sha256 ok"),
+        variants=CATALOG.select(variants),
+        bases=every,
+        platforms=list(platforms),
+        repository=image_repository(registry, "llama.cpp"),
+        context=Path("/cache/ctx"),
+        source_url="https://example.invalid/llama-images",
+        cpu=CATALOG.variants["cpu"],
+        scripts=REPO_ROOT / "base-images" / "scripts",
+        **options,
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -24,8 +24,8 @@ from pathlib import Path
 import pytest
 
 from llama_images.adapters.registry import INDEX_TYPES, Credentials, Registry
-from llama_images.build.ci import RUNNERS
-from llama_images.build.plan import image_tags
+from llama_images.building.ci import RUNNERS
+from llama_images.building.plan import image_tags
 from llama_images.model.metadata import OCI, project_label
 from llama_images.model.project import Project
 from llama_images.model.settings import Settings

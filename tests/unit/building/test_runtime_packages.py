@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from llama_images.build.dockerfile import Dockerfile, parse_dockerfile
+from llama_images.building.dockerfile import Dockerfile, parse_dockerfile
 from llama_images.commands import drift
 from llama_images.model.project import Project
+from tests.unit.conftest import REPO_ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = REPO_ROOT
 
 UPSTREAM = """\
 FROM ubuntu:26.04 AS build

@@ -10,7 +10,7 @@ from llama_images.errors import ProjectError
 from llama_images.model.reference import check_reference
 from llama_images.model.settings import load_settings
 from llama_images.paths import user_path
-from tests.unit.test_tasks import invoke
+from tests.unit.commands.test_tasks import invoke
 
 
 def env_file(tmp_path: Path, text: str, encoding: str = "utf-8") -> Path:

@@ -6,10 +6,9 @@ import sys
 import time
 from dataclasses import replace
 
-from llama_images.build.builder import prepare_plan, select, stage_context
 from llama_images.adapters.engine import BuildRequest
-from llama_images.errors import ProjectError
-from llama_images.build.plan import (
+from llama_images.building.builder import prepare_plan, select, stage_context
+from llama_images.building.plan import (
     BUILDER_STAGE,
     BuildPlan,
     builder_image,
@@ -17,9 +16,10 @@ from llama_images.build.plan import (
     ccache_image,
     image_repository,
 )
+from llama_images.building.steps import connect, steps_for
+from llama_images.errors import ProjectError
 from llama_images.model.project import Project
 from llama_images.report import table
-from llama_images.build.steps import connect, steps_for
 
 CCACHE_DOCKERFILE = "ccache.Dockerfile"
 

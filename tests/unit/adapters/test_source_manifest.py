@@ -18,17 +18,17 @@ from llama_images.adapters.source import (
     load_pin,
     sha256_of,
 )
-from llama_images.build.bases import ResolvedBases
-from llama_images.build.builder import context_copy_difference, stage_context
-from llama_images.build.plan import BuildPlan, make_plan
+from llama_images.building.bases import ResolvedBases
+from llama_images.building.builder import context_copy_difference, stage_context
+from llama_images.building.plan import BuildPlan, make_plan
 from llama_images.errors import ProjectError
 from llama_images.model.catalog import load_catalog
 from llama_images.model.project import Project
 from llama_images.model.settings import Settings
 from llama_images.model.version import BuildVersion, CommitFacts
+from tests.unit.adapters.test_source import archive_pin, fake_sdist
+from tests.unit.commands.test_tasks import invoke
 from tests.unit.conftest import REPO_ROOT
-from tests.unit.test_tasks import invoke
-from tests.unit.test_upstream import archive_pin, fake_sdist
 
 
 @pytest.fixture

@@ -18,8 +18,8 @@ from llama_images.adapters import gitinfo
 from llama_images.commands.cli import INTERRUPTED, shows_errors
 from llama_images.commands.drift import upstream_facts
 from llama_images.errors import ProjectError
+from tests.unit.commands.test_tasks import invoke
 from tests.unit.conftest import REPO_ROOT, git
-from tests.unit.test_tasks import invoke
 
 
 def one_line(done: object) -> str:

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import jinja2
 
-from llama_images.model.catalog import Catalog, Variant
 from llama_images.errors import ProjectError
+from llama_images.model.catalog import Catalog, Variant
 from llama_images.model.project import Project
 
 TEMPLATES = "templates"

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from llama_images.adapters.source import SourceTree, load_pin
-from llama_images.build.bases import ResolvedBases
-from llama_images.build.dockerfile import check_dockerfile, cmake_flags_in, parse_dockerfile
-from llama_images.build.plan import image_repository, make_plan
+from llama_images.building.bases import ResolvedBases
+from llama_images.building.dockerfile import check_dockerfile, cmake_flags_in, parse_dockerfile
+from llama_images.building.plan import image_repository, make_plan
 from llama_images.errors import ProjectError
 from llama_images.model.catalog import load_catalog, toolchain, toolkit_version
 from llama_images.model.metadata import min_driver, project_label

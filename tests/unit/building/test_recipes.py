@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from llama_images.build.recipes import RENDER_COMMAND, TEMPLATES, check_recipes, render_recipe
+from llama_images.building.recipes import RENDER_COMMAND, TEMPLATES, check_recipes, render_recipe
 from llama_images.errors import ProjectError
 from llama_images.model.catalog import CATALOG_FILE, load_catalog
 from tests.unit.conftest import REPO_ROOT

@@ -11,13 +11,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from llama_images.build.bases import BaseResolver, ResolvedBases
-from llama_images.model.catalog import Catalog, Variant
 from llama_images.adapters.engine import Engine
-from llama_images.errors import ProjectError
 from llama_images.adapters.manifest import first_difference, tree_manifest
-from llama_images.model.metadata import CORE_TARGET, write_json_atomically
-from llama_images.build.plan import (
+from llama_images.adapters.source import VERIFIED_MARKER, Pin, SourceTree, fetch_source
+from llama_images.building.bases import BaseResolver, ResolvedBases
+from llama_images.building.plan import (
     BuildPlan,
     ccache_image,
     image_repository,
@@ -25,11 +23,13 @@ from llama_images.build.plan import (
     select_targets,
     toolchain_key,
 )
+from llama_images.building.recipes import check_recipes
+from llama_images.building.steps import EngineSteps, connect
+from llama_images.errors import ProjectError
+from llama_images.model.catalog import Catalog, Variant
+from llama_images.model.metadata import CORE_TARGET, write_json_atomically
 from llama_images.model.project import Project
-from llama_images.build.recipes import check_recipes
 from llama_images.report import human_size, table
-from llama_images.build.steps import EngineSteps, connect
-from llama_images.adapters.source import VERIFIED_MARKER, Pin, SourceTree, fetch_source
 
 SOURCE_IGNORED_NAMES = (".git", "build", "__pycache__")
 SOURCE_IGNORE = shutil.ignore_patterns(*SOURCE_IGNORED_NAMES)

@@ -2,60 +2,24 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
-from llama_images.adapters.source import SourceTree, load_pin
-from llama_images.build.bases import ResolvedBases
-from llama_images.build.builder import ccache_seeds, check_builder_images
-from llama_images.build.plan import (
-    BuildPlan,
-    make_plan,
+from llama_images.building.bases import ResolvedBases
+from llama_images.building.builder import ccache_seeds, check_builder_images
+from llama_images.building.plan import (
     select_targets,
     toolchain_family,
     toolchain_key,
 )
 from llama_images.commands.bench import Figure
 from llama_images.errors import ProjectError
-from llama_images.model.catalog import load_catalog
 from llama_images.model.settings import Settings
-from llama_images.model.version import BuildVersion
 from llama_images.testing.upstream_recipes import rewrite_recipe
-from tests.unit.conftest import REPO_ROOT
-from tests.unit.test_plan import COMMIT
-
-CATALOG = load_catalog(REPO_ROOT / "base-images")
-OFFLINE = ResolvedBases(CATALOG.offline.ref, CATALOG.offline.ref, "offline")
-
-
-def plan_with(
-    variants: list[str],
-    bases: dict[str, ResolvedBases] | None = None,
-    **options: object,
-) -> BuildPlan:
-    chosen = CATALOG.select(variants)
-    every = {name: OFFLINE for name in CATALOG.variants}
-    every.update(bases or {})
-    return make_plan(
-        version=BuildVersion.parse("2611220312-0a1b2c3"),
-        commit=COMMIT,
-        pin=load_pin(REPO_ROOT / ".devops"),
-        source=SourceTree(Path("/cache/src"), "pypi-sdist llama-cpp-python==0.3.35", "sha256 ok"),
-        variants=chosen,
-        bases=every,
-        platforms=["linux/amd64"],
-        repository="llama.cpp",
-        context=Path("/cache/ctx"),
-        source_url="https://example.invalid/llama-images",
-        cpu=CATALOG.variants["cpu"],
-        scripts=REPO_ROOT / "base-images" / "scripts",
-        **options,  # type: ignore[arg-type]
-    )
+from tests.unit.conftest import CATALOG, OFFLINE, plan_of
 
 
 def test_gpu_variant_on_the_cpu_toolchain_reuses_the_cpu_core() -> None:
-    plan = plan_with(["cpu", "vulkan"])
+    plan = plan_of(["cpu", "vulkan"])
     assert [(b.variant, b.target) for b in plan.builds] == [
         ("cpu", "core"),
         ("cpu", "runtime"),
@@ -73,14 +37,14 @@ def test_gpu_variant_on_the_cpu_toolchain_reuses_the_cpu_core() -> None:
 
 
 def test_core_is_built_even_when_only_a_composed_variant_is_asked_for() -> None:
-    plan = plan_with(["vulkan"])
+    plan = plan_of(["vulkan"])
     assert (plan.builds[0].variant, plan.builds[0].target) == ("cpu", "core")
     assert {b.variant for b in plan.builds if b.target != "core"} == {"vulkan"}
 
 
 def test_other_build_base_means_an_own_core() -> None:
     upstream = ResolvedBases("docker.io/ubuntu:26.04", "docker.io/ubuntu:26.04", "upstream")
-    plan = plan_with(["cpu", "vulkan"], bases={"vulkan": upstream})
+    plan = plan_of(["cpu", "vulkan"], bases={"vulkan": upstream})
     vulkan = [b for b in plan.builds if b.variant == "vulkan"]
     assert all("CORE_IMAGE" not in b.request.build_args for b in vulkan)
     assert vulkan[0].record.core == "own"
@@ -95,7 +59,7 @@ def test_same_distribution_release_composes_across_base_images() -> None:
         "docker.io/nvidia/cuda:12.8.1-runtime-ubuntu24.04",
         "upstream",
     )
-    plan = plan_with(["cpu", "cuda"], bases={"cpu": cpu, "cuda": cuda})
+    plan = plan_of(["cpu", "cuda"], bases={"cpu": cpu, "cuda": cuda})
     assert {b.record.core for b in plan.builds if b.variant == "cuda"} == {"cpu"}
     assert toolchain_family("llama-images/debian:trixie") == "debian-trixie"
     assert toolchain_family("quay.io/ascend/cann:8.5.0-910b-openeuler24.03-py3.11").startswith(
@@ -104,18 +68,18 @@ def test_same_distribution_release_composes_across_base_images() -> None:
 
 
 def test_variants_that_build_everything_say_why() -> None:
-    plan = plan_with(["cann"])
+    plan = plan_of(["cann"])
     assert plan.builds[0].record.core == "single"
     assert "openEuler" in plan.builds[0].core.reason
 
 
 def test_prebuilt_builders_are_named_by_their_content() -> None:
-    plan = plan_with(["cpu"], builder_target="prebuilt")
+    plan = plan_of(["cpu"], builder_target="prebuilt")
     ref = plan.builds[0].request.build_args["BUILDER_IMAGE"]
     assert ref.startswith("llama.cpp-builder:cpu-amd64-")
-    again = plan_with(["cpu"], builder_target="prebuilt")
+    again = plan_of(["cpu"], builder_target="prebuilt")
     assert again.builds[0].request.build_args["BUILDER_IMAGE"] == ref
-    other = plan_with(["vulkan"], builder_target="prebuilt")
+    other = plan_of(["vulkan"], builder_target="prebuilt")
     assert other.builds[-1].request.build_args["BUILDER_IMAGE"] != ref
     with pytest.raises(ProjectError, match="unknown builder target 'nightly'"):
         Settings().changed({"builder_target": "nightly"})
@@ -124,9 +88,9 @@ def test_prebuilt_builders_are_named_by_their_content() -> None:
 def test_ccache_seed_reaches_only_its_toolchain() -> None:
     key = toolchain_key(CATALOG.offline.ref, "linux/amd64")
     assert key == "llama-images-debian-trixie-amd64"
-    plan = plan_with(["cpu"], ccache_seeds={key: "localhost:5000/llama.cpp-ccache:" + key})
+    plan = plan_of(["cpu"], ccache_seeds={key: "localhost:5000/llama.cpp-ccache:" + key})
     assert all(b.request.build_args["CCACHE_SEED"].endswith(key) for b in plan.builds)
-    assert "CCACHE_SEED" not in plan_with(["cpu"]).builds[0].request.build_args
+    assert "CCACHE_SEED" not in plan_of(["cpu"]).builds[0].request.build_args
     assert list(plan.toolchains()) == [key]
 
 
@@ -191,7 +155,7 @@ def test_a_missing_ccache_image_means_a_cold_start_not_an_error() -> None:
 
 
 def test_prebuilt_builder_that_is_nowhere_stops_before_any_build() -> None:
-    plan = plan_with(["cpu"], builder_target="prebuilt")
+    plan = plan_of(["cpu"], builder_target="prebuilt")
     with pytest.raises(ProjectError, match=r"prebuilt builder llama.cpp-builder:cpu-amd64-\w+ is"):
         check_builder_images(RegistryWithout(), plan)  # type: ignore[arg-type]
-    check_builder_images(RegistryWithout(), plan_with(["cpu"]))  # type: ignore[arg-type]
+    check_builder_images(RegistryWithout(), plan_of(["cpu"]))  # type: ignore[arg-type]

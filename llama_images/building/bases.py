@@ -11,9 +11,9 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from llama_images.model.catalog import Bases, OfflineBase, Variant
 from llama_images.adapters.engine import Engine
 from llama_images.errors import ProjectError
+from llama_images.model.catalog import Bases, OfflineBase, Variant
 
 APT_SOURCES = (Path("/etc/apt/sources.list.d"), Path("/etc/apt/sources.list"))
 DEBOOTSTRAP_TIMEOUT = 1800

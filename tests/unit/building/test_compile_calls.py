@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from llama_images.build.dockerfile import parse_dockerfile
+from llama_images.building.dockerfile import parse_dockerfile
+from tests.unit.conftest import REPO_ROOT
 
-BASE_IMAGES = Path(__file__).resolve().parents[2] / "base-images"
+BASE_IMAGES = REPO_ROOT / "base-images"
 COMPILE = BASE_IMAGES / "scripts" / "compile.sh"
 RECIPES = sorted(BASE_IMAGES.glob("*.Dockerfile"))
 # llama-server builds the core and every module it can load; ggml-<backend> one module.

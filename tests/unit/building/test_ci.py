@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 
 from llama_images.adapters.source import SourceTree, load_pin
-from llama_images.build.bases import ResolvedBases
-from llama_images.build.ci import bake_definition, job_matrix
-from llama_images.build.plan import image_repository, make_plan
+from llama_images.building.bases import ResolvedBases
+from llama_images.building.ci import bake_definition, job_matrix
+from llama_images.building.plan import image_repository, make_plan
 from llama_images.model.catalog import load_catalog
 from llama_images.model.version import BuildVersion, CommitFacts
 from tests.unit.conftest import REPO_ROOT

@@ -8,15 +8,15 @@ import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from llama_images.build.bases import ResolvedBases
-from llama_images.model.catalog import Variant, toolchain, toolkit_version, triple_for
-from llama_images.build.dockerfile import parse_dockerfile
 from llama_images.adapters.engine import BuildRequest
+from llama_images.adapters.source import Pin, SourceTree
+from llama_images.building.bases import ResolvedBases
+from llama_images.building.dockerfile import parse_dockerfile
 from llama_images.errors import ProjectError
+from llama_images.model.catalog import Variant, toolchain, toolkit_version, triple_for
 from llama_images.model.metadata import CORE_TARGET, ImageRecord
 from llama_images.model.settings import BuilderTarget
 from llama_images.model.tags import FLAVOURS, TARGETS, ImageTag
-from llama_images.adapters.source import Pin, SourceTree
 from llama_images.model.version import BuildVersion, CommitFacts
 
 BUILDER_STAGE = "builder-fromsource"

@@ -6,12 +6,12 @@ import json
 from pathlib import Path
 from typing import Any
 
-from llama_images.build.builder import prepare_plan, select, stage_context
+from llama_images.building.builder import prepare_plan, select, stage_context
+from llama_images.building.plan import BuildPlan
 from llama_images.model.catalog import Catalog, Variant
 from llama_images.model.metadata import CORE_TARGET
-from llama_images.paths import write_text_atomically
-from llama_images.build.plan import BuildPlan
 from llama_images.model.project import Project
+from llama_images.paths import write_text_atomically
 
 # Hosted runners per platform. They have no GPU: a variant whose server needs a
 # device is built and published there but smoke-tested only where that device exists.

@@ -2,47 +2,18 @@ from __future__ import annotations
 
 import json
 import shlex
-from pathlib import Path
 
 import pytest
 
-from llama_images.adapters.source import SourceTree, load_pin
-from llama_images.build.bases import ResolvedBases
-from llama_images.build.builder import check_platforms, describe_plan
-from llama_images.build.plan import BuildPlan, image_repository, make_plan
+from llama_images.building.builder import check_platforms, describe_plan
 from llama_images.errors import ProjectError
 from llama_images.model.catalog import load_catalog
 from llama_images.model.metadata import LABEL_TO_JSON, OCI, label_text, project_label
-from llama_images.model.version import BuildVersion, CommitFacts
-from tests.unit.conftest import REPO_ROOT
-
-COMMIT = CommitFacts(
-    sha="0a1b2c3d4e5f60718293a4b5c6d7e8f901234567", timestamp=1795000000, branch="main", dirty=False
-)
-
-
-def plan_for(variants: list[str], platforms: list[str], registry: str = "") -> BuildPlan:
-    catalog = load_catalog(REPO_ROOT / "base-images")
-    chosen = catalog.select(variants)
-    bases = {
-        v.name: ResolvedBases(catalog.offline.ref, catalog.offline.ref, "offline") for v in chosen
-    }
-    return make_plan(
-        version=BuildVersion.parse("2611220312-0a1b2c3"),
-        commit=COMMIT,
-        pin=load_pin(REPO_ROOT / ".devops"),
-        source=SourceTree(Path("/cache/src"), "pypi-sdist llama-cpp-python==0.3.35", "sha256 ok"),
-        variants=chosen,
-        bases=bases,
-        platforms=platforms,
-        repository=image_repository(registry, "llama.cpp"),
-        context=Path("/cache/ctx"),
-        source_url="https://example.invalid/llama-images",
-    )
+from tests.unit.conftest import REPO_ROOT, plan_of
 
 
 def test_plan_builds_runtime_and_server_with_tags() -> None:
-    plan = plan_for(["cpu"], ["linux/amd64"])
+    plan = plan_of(["cpu"])
     assert [(b.variant, b.target) for b in plan.builds] == [("cpu", "runtime"), ("cpu", "server")]
     runtime, server = plan.builds
     assert runtime.tags == ("llama.cpp:cpu-2611220312-0a1b2c3", "llama.cpp:latest-cpu")
@@ -50,12 +21,12 @@ def test_plan_builds_runtime_and_server_with_tags() -> None:
 
 
 def test_registry_prefixes_tags() -> None:
-    plan = plan_for(["cpu"], ["linux/amd64"], registry="localhost:5000/")
+    plan = plan_of(["cpu"], registry="localhost:5000/")
     assert plan.builds[0].tags[0] == "localhost:5000/llama.cpp:cpu-2611220312-0a1b2c3"
 
 
 def test_dry_run_rendering_shows_exact_invocations() -> None:
-    plan = plan_for(["cpu"], ["linux/amd64"])
+    plan = plan_of(["cpu"])
     text = describe_plan(plan, "/usr/bin/docker")
     commands = [line for line in text.splitlines() if line.startswith("/usr/bin/docker build")]
     assert len(commands) == 2
@@ -75,7 +46,7 @@ def test_dry_run_rendering_shows_exact_invocations() -> None:
 
 
 def test_labels_and_version_json_agree() -> None:
-    record = plan_for(["cpu"], ["linux/amd64"]).builds[0].record
+    record = plan_of(["cpu"]).builds[0].record
     labels = record.labels("runtime")
     document = json.loads(json.dumps(record.version_json()))
     for label, path in LABEL_TO_JSON.items():
@@ -88,7 +59,7 @@ def test_labels_and_version_json_agree() -> None:
 
 
 def test_several_platforms_get_platform_suffixes() -> None:
-    plan = plan_for(["cpu"], ["linux/amd64", "linux/arm64"])
+    plan = plan_of(["cpu"], ("linux/amd64", "linux/arm64"))
     assert plan.builds[2].tags[1] == "llama.cpp:latest-cpu-arm64"
     assert plan.builds[2].record.triple == "aarch64-unknown-linux-gnu"
 
@@ -106,7 +77,7 @@ def test_unsupported_platform() -> None:
 
 
 def test_ccache_summary_reads_compile_statistics() -> None:
-    from llama_images.build.builder import ccache_summary
+    from llama_images.building.builder import ccache_summary
 
     log = "#11 16.53 Cacheable calls:    510 / 510 (100.0%)\n#11 16.53   Hits:   51 / 510 (10%)\n"
     assert ccache_summary(log) == "51/510 (10%)"

@@ -10,7 +10,7 @@ import pytest
 import requests
 
 from llama_images.adapters.engine import Engine, ImageInUse
-from llama_images.build.builder import BuiltImage, KeptImage, replaced_images, tag_all
+from llama_images.building.builder import BuiltImage, KeptImage, replaced_images, tag_all
 from llama_images.commands.inventory import clean_local_images
 from llama_images.errors import ProjectError
 

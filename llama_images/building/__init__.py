@@ -1,0 +1,1 @@
+"""From the catalog to images: bases, the plan, the rendered recipes, builds, CI definitions."""
