@@ -205,7 +205,7 @@ def publish_images(
 ) -> None:
     """Push HEAD's images per platform, merge them into manifest lists, smoke-test, move latest."""
     project = open_project(variants=variants, registry=registry, platforms=platforms)
-    results = publish.publish(project, dry_run=dry_run, mode=mode)
+    results = publish.publish(project, dry_run=dry_run, mode=publish.publish_mode(mode))
     for result in results:
         print(f"{result.status}: {result.tag} ({result.list_digest}) -> {result.latest}")
 

@@ -3,12 +3,13 @@ published list, and only then move `latest-*`. A `release.json` records what hap
 
 from __future__ import annotations
 
+import difflib
 import json
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 
 from llama_images.adapters.engine import Engine
 from llama_images.adapters.registry import OCI_INDEX_TYPE, Registry
@@ -23,7 +24,11 @@ from llama_images.model.tags import TARGETS, ImageTag
 from llama_images.model.version import BuildVersion
 from llama_images.report import table
 
-PUBLISH_MODES = ("all", "push", "merge")
+# all: push, then merge; push: only this host's platforms (a CI job per platform);
+# merge: merge what the push jobs pushed, smoke-test, move latest.
+PublishMode = Literal["all", "push", "merge"]
+PUBLISH_MODES: tuple[str, ...] = get_args(PublishMode)
+Status = Literal["pending", "pushed", "published", "failed"]
 # A check of one published image (pulled by digest); raises ProjectError on failure.
 SmokeCheck = Callable[[Engine, str, "ImageGroup"], None]
 
@@ -41,7 +46,7 @@ class ImageGroup:
 class GroupResult:
     variant: str
     target: str
-    status: str = "pending"
+    status: Status = "pending"
     tag: str = ""
     latest: str = ""
     list_digest: str = ""
@@ -92,7 +97,7 @@ def publish_groups(
     groups: list[ImageGroup],
     smoke: SmokeCheck | None = None,
     results: list[GroupResult] | None = None,
-    mode: str = "all",
+    mode: PublishMode = "all",
 ) -> list[GroupResult]:
     """Publishes each group; a failure stops there, leaving its `latest` tag untouched.
 
@@ -101,8 +106,6 @@ def publish_groups(
     "all" does both. Results are appended to `results` as they happen, so a caller
     keeps them on failure.
     """
-    if mode not in PUBLISH_MODES:
-        raise ProjectError(f"unknown publish mode {mode!r}: choose one of {PUBLISH_MODES}")
     target_repository = Repository.in_registry(repository)
     name = target_repository.name
     results = [] if results is None else results
@@ -181,12 +184,20 @@ def write_release_record(
     write_json_atomically(path, document)
 
 
-def publish(project: Project, *, dry_run: bool, mode: str = "all") -> list[GroupResult]:
+def publish_mode(text: str) -> PublishMode:
+    """A publish mode from its name; anything else is one line naming the closest."""
+    for mode in get_args(PublishMode):
+        if text == mode:
+            return mode  # type: ignore[no-any-return]
+    closest = difflib.get_close_matches(text, PUBLISH_MODES, n=1)
+    hint = f" (did you mean {closest[0]}?)" if closest else ""
+    raise ProjectError(
+        f"unknown publish mode {text!r}: choose one of {', '.join(PUBLISH_MODES)}{hint}"
+    )
+
+
+def publish(project: Project, *, dry_run: bool, mode: PublishMode = "all") -> list[GroupResult]:
     settings = project.settings
-    if mode not in PUBLISH_MODES:
-        raise ProjectError(
-            f"unknown publish mode {mode!r}: choose one of {', '.join(PUBLISH_MODES)}"
-        )
     if not settings.registry:
         raise ProjectError("no registry to publish to: set LLAMA_IMAGES_REGISTRY or --registry")
     version = project.version()

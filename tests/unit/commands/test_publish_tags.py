@@ -10,7 +10,7 @@ import pytest
 
 from llama_images.adapters.engine import Engine
 from llama_images.adapters.registry import MANIFEST_TYPES, Descriptor, Registry
-from llama_images.commands.publish import ImageGroup, publish_groups
+from llama_images.commands.publish import ImageGroup, PublishMode, publish_groups, publish_mode
 from llama_images.errors import ProjectError
 from llama_images.model.version import BuildVersion
 
@@ -67,7 +67,7 @@ class FakeRegistry:
         return "sha256:index"
 
 
-def publish(mode: str) -> tuple[FakeEngine, FakeRegistry, str, str]:
+def publish(mode: PublishMode) -> tuple[FakeEngine, FakeRegistry, str, str]:
     engine, registry = FakeEngine(), FakeRegistry()
     group = ImageGroup("cpu", "server", {"linux/amd64": "local-a", "linux/arm64": "local-b"})
     (result,) = publish_groups(
@@ -103,3 +103,11 @@ def test_a_repository_without_a_registry_host_is_refused() -> None:
         publish_groups(
             cast(Engine, FakeEngine()), cast(Registry, FakeRegistry()), "llama.cpp", VERSION, []
         )
+
+
+def test_an_unknown_mode_names_the_closest() -> None:
+    with pytest.raises(ProjectError) as raised:
+        publish_mode("merg")
+    assert str(raised.value) == (
+        "unknown publish mode 'merg': choose one of all, push, merge (did you mean merge?)"
+    )
