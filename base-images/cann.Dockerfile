@@ -100,7 +100,7 @@ RUN --mount=type=cache,id=llama-images-dnf-cache,target=/var/cache/dnf,sharing=l
     /usr/local/lib/llama-base-images/yum-install.sh \
         curl ca-certificates /usr/sbin/useradd && \
     /usr/local/lib/llama-base-images/server-setup.sh "$TRIPLE" cann "$LLAMA_UID" "$LLAMA_GID"
-ENV LLAMA_ARG_HOST=0.0.0.0 LLAMA_ARG_PORT=8080
+ENV LLAMA_ARG_HOST=0.0.0.0 LLAMA_ARG_PORT=8080 LLAMA_CACHE=/var/cache/llama.cpp
 USER ${LLAMA_UID}:${LLAMA_GID}
 WORKDIR /home/llama
 EXPOSE 8080

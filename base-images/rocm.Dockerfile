@@ -98,7 +98,7 @@ RUN --mount=type=cache,id=llama-images-apt-archives,target=/var/cache/apt,sharin
     /usr/local/lib/llama-base-images/apt-install.sh \
         curl ca-certificates && \
     /usr/local/lib/llama-base-images/server-setup.sh "$TRIPLE" rocm "$LLAMA_UID" "$LLAMA_GID"
-ENV LLAMA_ARG_HOST=0.0.0.0 LLAMA_ARG_PORT=8080
+ENV LLAMA_ARG_HOST=0.0.0.0 LLAMA_ARG_PORT=8080 LLAMA_CACHE=/var/cache/llama.cpp
 USER ${LLAMA_UID}:${LLAMA_GID}
 WORKDIR /home/llama
 EXPOSE 8080

@@ -223,8 +223,12 @@ def run_server(
     container_port: int = 8080,
     user: str | None = None,
     requires: str = "",
+    run_options: Mapping[str, Any] | None = None,
 ) -> Iterator[RunningServer]:
-    """Starts a server with the model folder mounted read-only; always removes it."""
+    """Starts a server with the model folder mounted read-only; always removes it.
+
+    `run_options`: further engine options (read_only, cap_drop, tmpfs, ...).
+    """
     host_port = free_port()
     options: dict[str, Any] = {
         "command": list(args),
@@ -235,6 +239,7 @@ def run_server(
     if user is not None:
         options["user"] = user
     options.update(engine_device_options(requires))
+    options.update(run_options or {})
     with engine.container(image, **options) as container:
         server = RunningServer(engine, container, host_port, time.monotonic())
         try:

@@ -12,3 +12,9 @@ server="/app/bin/$triple/$variant/llama-server"
 groupadd --gid "$gid" llama
 useradd --uid "$uid" --gid "$gid" --create-home --home-dir /home/llama --shell /usr/sbin/nologin llama
 ln -s "$server" /usr/local/bin/llama-server
+# Platforms that run containers as an arbitrary UID in group 0 (OpenShift) can write
+# where the server user can: its home and the model cache (LLAMA_CACHE, where -hf
+# downloads go; meant to be a volume), both group 0 with the owner's rights, setgid.
+mkdir -p /var/cache/llama.cpp
+chown "$uid:0" /home/llama /var/cache/llama.cpp
+chmod 2770 /home/llama /var/cache/llama.cpp

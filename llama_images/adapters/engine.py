@@ -323,6 +323,19 @@ class Engine:
             with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
                 created.remove(force=True, v=True)
 
+    @contextlib.contextmanager
+    def volume(self) -> Iterator[str]:
+        """A fresh named volume (its name), always removed."""
+        try:
+            created = self.client.volumes.create()
+        except docker.errors.APIError as exc:
+            raise ProjectError(f"engine could not create a volume: {exc.explanation}") from None
+        try:
+            yield str(created.name)
+        finally:
+            with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
+                created.remove(force=True)
+
     def run(self, image: str, command: Sequence[str], **options: Any) -> tuple[int, str]:
         """Runs a command to completion; returns its exit code and combined output."""
         with self.container(image, command=list(command), **options) as created:

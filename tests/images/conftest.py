@@ -12,11 +12,11 @@ import pytest
 from llama_images.adapters.engine import Engine
 from llama_images.adapters.source import fetch_source
 from llama_images.errors import ProjectError
-from llama_images.model.catalog import Catalog
+from llama_images.model.catalog import Catalog, Smoke
 from llama_images.model.metadata import write_json_atomically
 from llama_images.model.project import Project
 from llama_images.report import table
-from llama_images.smoke import ImageUnderTest, images_for_version
+from llama_images.smoke import ImageUnderTest, host_can_run, images_for_version
 from llama_images.testing.tinymodel import model_folder
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -151,3 +151,13 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
     path = results_dir / f"test-images-{time.strftime('%Y%m%dT%H%M%S')}.json"
     write_json_atomically(path, {"results": _RESULTS})
     terminalreporter.write_line(f"results written to {path.relative_to(ROOT)}")
+
+
+@pytest.fixture(scope="session")
+def smoke(catalog: Catalog, server_image: ImageUnderTest) -> Smoke:
+    """How this variant is run here; skipped where the host lacks its device."""
+    smoke = catalog.variants[server_image.variant].smoke
+    reason = host_can_run(smoke.requires)
+    if reason:
+        pytest.skip(f"{server_image.ref} {reason}; a host that has it runs this check")
+    return smoke
