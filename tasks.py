@@ -189,6 +189,7 @@ def release_base_images(c: Context, dry_run: bool = False) -> None:
         "variants": "comma-separated variants (default: LLAMA_IMAGES_VARIANTS)",
         "registry": "registry host to publish to (default: LLAMA_IMAGES_REGISTRY)",
         "platforms": "comma-separated platforms (default: the host's)",
+        "targets": "comma-separated targets: runtime, server, media (default: runtime,server)",
         "mode": "all (default); push: only push this host's platforms; "
         "merge: merge what was pushed, smoke-test, move latest",
         "dry-run": "show what would be pushed",
@@ -200,11 +201,14 @@ def publish_images(
     variants: str | None = None,
     registry: str | None = None,
     platforms: str | None = None,
+    targets: str | None = None,
     mode: str = "all",
     dry_run: bool = False,
 ) -> None:
     """Push HEAD's images per platform, merge them into manifest lists, smoke-test, move latest."""
-    project = open_project(variants=variants, registry=registry, platforms=platforms)
+    project = open_project(
+        variants=variants, registry=registry, platforms=platforms, targets=targets
+    )
     results = publish.publish(project, dry_run=dry_run, mode=publish.publish_mode(mode))
     for result in results:
         print(f"{result.status}: {result.tag} ({result.list_digest}) -> {result.latest}")

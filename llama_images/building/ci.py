@@ -11,6 +11,7 @@ from llama_images.building.plan import BuildPlan
 from llama_images.model.catalog import Catalog, Variant
 from llama_images.model.metadata import CORE_TARGET
 from llama_images.model.project import Project
+from llama_images.model.tags import TARGETS
 from llama_images.paths import write_text_atomically
 
 # Hosted runners per platform. They have no GPU: a variant whose server needs a
@@ -41,6 +42,8 @@ def job_matrix(catalog: Catalog) -> dict[str, list[dict[str, Any]]]:
                     "arch": platform.split("/")[1],
                     "runner": RUNNERS[platform],
                     "smoke": runs_on_hosted_runner(variant),
+                    # Every target the variant offers is built and published.
+                    "targets": ",".join([*TARGETS, *variant.flavours]),
                     # A vendor toolkit's base image takes several of a hosted runner's
                     # ~14 GB free: the job frees disk space first.
                     "free_disk": bool(variant.toolkit.name),

@@ -13,14 +13,14 @@ from typing import Any, Literal, get_args
 
 from llama_images.adapters.engine import Engine
 from llama_images.adapters.registry import OCI_INDEX_TYPE, Registry
-from llama_images.building.plan import image_repository, image_tags
+from llama_images.building.plan import image_repository, image_tags, select_targets
 from llama_images.commands.inventory import local_images
 from llama_images.commands.multiarch import PlatformImage, index_document, platform_image
 from llama_images.errors import ProjectError
-from llama_images.model.metadata import CORE_TARGET, VERSION_JSON_PATH, write_json_atomically
+from llama_images.model.metadata import VERSION_JSON_PATH, write_json_atomically
 from llama_images.model.project import Project
 from llama_images.model.reference import Repository
-from llama_images.model.tags import TARGETS, ImageTag
+from llama_images.model.tags import ImageTag
 from llama_images.model.version import BuildVersion
 from llama_images.report import table
 
@@ -49,25 +49,30 @@ class GroupResult:
     status: Status = "pending"
     tag: str = ""
     latest: str = ""
+    build_tag: str = ""  # <variant>[-<target>]-b<llama.cpp build>, moved with latest
     list_digest: str = ""
     platforms: dict[str, str] = field(default_factory=dict)  # platform -> digest
     error: str = ""
 
 
-def groups_for_version(engine: Engine, version: str, variants: list[str]) -> list[ImageGroup]:
+def groups_for_version(
+    engine: Engine, version: str, wanted: list[tuple[str, str]]
+) -> list[ImageGroup]:
+    """The local images of each wanted (variant, target) of a version, by platform."""
     grouped: dict[tuple[str, str], dict[str, str]] = {}
     for image in local_images(engine):
-        if image.target == CORE_TARGET:
-            continue
-        if image.version == version and image.variant in variants and image.tags:
-            grouped.setdefault((image.variant, image.target), {})[image.platform] = image.tags[0]
-    missing = [v for v in variants if not any(key[0] == v for key in grouped)]
+        key = (image.variant, image.target)
+        if image.version == version and key in wanted and image.tags:
+            grouped.setdefault(key, {})[image.platform] = image.tags[0]
+    missing = [f"{v} {t}" for v, t in wanted if (v, t) not in grouped]
     if missing:
+        variants = ",".join(sorted({v for v, _ in wanted}))
+        targets = ",".join(dict.fromkeys(t for _, t in wanted))
         raise ProjectError(
-            f"no local image of {', '.join(missing)} for version {version}: "
-            f"run invoke build-local --variants {','.join(missing)} first"
+            f"no local image of {', '.join(missing)} for version {version}: run "
+            f"invoke build-local --variants {variants} --targets {targets} first"
         )
-    return [ImageGroup(v, t, images) for (v, t), images in sorted(grouped.items())]
+    return [ImageGroup(v, t, grouped[(v, t)]) for v, t in wanted]
 
 
 def version_check(engine: Engine, ref: str, group: ImageGroup, version: str) -> None:
@@ -98,13 +103,15 @@ def publish_groups(
     smoke: SmokeCheck | None = None,
     results: list[GroupResult] | None = None,
     mode: PublishMode = "all",
+    llama_build: int | None = None,
 ) -> list[GroupResult]:
     """Publishes each group; a failure stops there, leaving its `latest` tag untouched.
 
     mode "push" only pushes each platform (a CI job per platform does that); "merge"
     finds the platforms already pushed, then merges, smoke-tests and moves `latest`;
     "all" does both. Results are appended to `results` as they happen, so a caller
-    keeps them on failure.
+    keeps them on failure. With `llama_build`, the tag naming that llama.cpp build moves
+    together with `latest`.
     """
     target_repository = Repository.in_registry(repository)
     name = target_repository.name
@@ -112,8 +119,15 @@ def publish_groups(
     for group in groups:
         versioned = ImageTag(group.variant, group.target, version)
         latest = target_repository.at(versioned.latest())
+        moving = [versioned.latest()]
+        if llama_build is not None:
+            moving.append(versioned.of_build(llama_build))
         result = GroupResult(
-            group.variant, group.target, tag=target_repository.at(versioned), latest=latest
+            group.variant,
+            group.target,
+            tag=target_repository.at(versioned),
+            latest=latest,
+            build_tag=target_repository.at(moving[-1]) if llama_build is not None else "",
         )
         results.append(result)
         step = "push"
@@ -150,7 +164,8 @@ def publish_groups(
             finally:
                 engine.untag(pinned)
             step = "latest"
-            registry.copy_tag(name, str(versioned), str(versioned.latest()))
+            for tag in moving:
+                registry.copy_tag(name, str(versioned), str(tag))
             result.status = "published"
         except ProjectError as exc:
             where = f" ({platform})" if platform else ""
@@ -177,6 +192,7 @@ def write_release_record(
             "status": r.status,
             "tag": r.tag,
             "latest": r.latest,
+            "build_tag": r.build_tag,
             "manifest_list": r.list_digest,
             "platforms": r.platforms,
             "error": r.error,
@@ -207,16 +223,17 @@ def publish(project: Project, *, dry_run: bool, mode: PublishMode = "all") -> li
     registry = Registry(Repository.in_registry(repository).host)
     registry.ping()
     engine = Engine.connect(settings.docker, log_dir=settings.cache_path)
+    wanted = [
+        (variant.name, target)
+        for variant in project.catalog().select(list(settings.variants))
+        for target in select_targets([variant], list(settings.targets))
+    ]
     if mode == "merge":
         # The platforms were pushed by other jobs: merge what the catalog promises.
-        catalog = project.catalog()
-        groups = [
-            ImageGroup(v.name, target, {p: "" for p in settings.platforms})
-            for v in catalog.select(list(settings.variants))
-            for target in TARGETS
-        ]
+        groups = [ImageGroup(v, t, {p: "" for p in settings.platforms}) for v, t in wanted]
     else:
-        groups = groups_for_version(engine, str(version), list(settings.variants))
+        groups = groups_for_version(engine, str(version), wanted)
+    llama_build = project.pin().build_number
     if dry_run:
         print(
             table(
@@ -226,7 +243,13 @@ def publish(project: Project, *, dry_run: bool, mode: PublishMode = "all") -> li
                         g.variant,
                         g.target,
                         ", ".join(sorted(g.images)),
-                        "\n".join(image_tags(repository, g.variant, g.target, version)),
+                        "\n".join(
+                            [
+                                *image_tags(repository, g.variant, g.target, version),
+                                f"{repository}:"
+                                f"{ImageTag(g.variant, g.target).of_build(llama_build)}",
+                            ]
+                        ),
                     ]
                     for g in groups
                 ],
@@ -239,7 +262,16 @@ def publish(project: Project, *, dry_run: bool, mode: PublishMode = "all") -> li
     if not record.is_absolute():
         record = project.root / record
     try:
-        publish_groups(engine, registry, repository, version, groups, results=results, mode=mode)
+        publish_groups(
+            engine,
+            registry,
+            repository,
+            version,
+            groups,
+            results=results,
+            mode=mode,
+            llama_build=llama_build,
+        )
     finally:
         write_release_record(record, version, project.commit().sha, results)
         print(f"release record: {record}", file=sys.stderr)

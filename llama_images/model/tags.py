@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, replace
 
 from llama_images.errors import ProjectError
@@ -17,7 +18,8 @@ FLAVOURS = ("media",)
 NAMED_TARGETS = tuple(target for target in (*TARGETS, *FLAVOURS) if target != RUNTIME)
 LATEST = "latest"
 TAG_FORMAT = (
-    "<variant>[-<target>]-<yymmddhhmm-githash>[-<arch>] or latest-<variant>[-<target>][-<arch>]"
+    "<variant>[-<target>]-<yymmddhhmm-githash>[-<arch>], latest-<variant>[-<target>][-<arch>] "
+    "or <variant>[-<target>]-b<llama.cpp build>"
 )
 
 
@@ -33,19 +35,24 @@ ARCHITECTURES = tuple(architecture(platform) for platform in TRIPLES)
 class ImageTag:
     """`<variant>[-<target>]-<version>`, or the moving `latest-<variant>[-<target>]` when
     `version` is None; the runtime target goes unnamed. `arch` suffixes the tags of a
-    several-platform local build and those a platform is pushed under before the merge."""
+    several-platform local build and those a platform is pushed under before the merge.
+    With `build`, `<variant>[-<target>]-b<build>`: moves to the newest release made from
+    that llama.cpp build, the tag to pin when a rolling tag breaks."""
 
     variant: str
     target: str = RUNTIME
     version: BuildVersion | None = None
     arch: str = ""
+    build: int | None = None
 
     @property
     def flavour(self) -> str:
         return self.variant if self.target == RUNTIME else f"{self.variant}-{self.target}"
 
     def __str__(self) -> str:
-        if self.version is None:
+        if self.build is not None:
+            tag = f"{self.flavour}-b{self.build}"
+        elif self.version is None:
             tag = f"{LATEST}-{self.flavour}"
         else:
             tag = f"{self.flavour}-{self.version}"
@@ -53,7 +60,11 @@ class ImageTag:
 
     def latest(self) -> ImageTag:
         """The moving tag of the same image."""
-        return replace(self, version=None)
+        return replace(self, version=None, build=None)
+
+    def of_build(self, build: int) -> ImageTag:
+        """The moving tag of the newest release of the same image made from a llama.cpp build."""
+        return replace(self, version=None, build=build)
 
     def on(self, platform: str) -> ImageTag:
         """The same tag for one platform's image."""
@@ -64,6 +75,12 @@ class ImageTag:
         """The tag `text` formats back to; a tag of any other shape is a ProjectError."""
         rest, arch = _split_last(text, ARCHITECTURES)
         version: BuildVersion | None = None
+        build = _BUILD_SUFFIX.search(rest)
+        if build and not arch:
+            variant, target = _split_last(rest[: build.start()], NAMED_TARGETS)
+            if not variant:
+                raise _not_a_tag(text)
+            return cls(variant, target or RUNTIME, build=int(build[1]))
         if rest.startswith(f"{LATEST}-"):
             flavour = rest.removeprefix(f"{LATEST}-")
         else:
@@ -72,6 +89,9 @@ class ImageTag:
         if not variant:
             raise _not_a_tag(text)
         return cls(variant, target or RUNTIME, version, arch)
+
+
+_BUILD_SUFFIX = re.compile(r"-b([0-9]+)$")
 
 
 def _split_last(text: str, suffixes: tuple[str, ...]) -> tuple[str, str]:

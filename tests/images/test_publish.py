@@ -195,7 +195,10 @@ def test_publish_merges_platforms_and_moves_latest(
     )
 
     both = ImageGroup("cpu", "runtime", {"linux/amd64": "", "linux/arm64": ""})
-    results = publish_groups(engine, registry, repository, version, [both], mode="merge")
+    build = int(cpu_runtime.labels[project_label("llama-cpp.build-number")])
+    results = publish_groups(
+        engine, registry, repository, version, [both], mode="merge", llama_build=build
+    )
     result = results[0]
     assert result.status == "published", result.error
     assert result.platforms == {
@@ -220,6 +223,9 @@ def test_publish_merges_platforms_and_moves_latest(
     assert notes[f"{OCI}.description"]
     latest = registry.manifest(NAME, "latest-cpu")
     assert latest is not None and latest[0].digest == result.list_digest
+    pinnable = registry.manifest(NAME, f"cpu-b{build}")
+    assert pinnable is not None and pinnable[0].digest == result.list_digest
+    assert result.build_tag == f"{repository}:cpu-b{build}"
 
     # Pulled back by digest, with the stored login: labels and version.json intact.
     by_digest = f"{repository}@{result.list_digest}"

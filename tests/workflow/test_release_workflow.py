@@ -29,6 +29,7 @@ from llama_images.building.plan import image_tags
 from llama_images.model.metadata import OCI, project_label
 from llama_images.model.project import Project
 from llama_images.model.settings import Settings
+from llama_images.model.tags import ImageTag
 from llama_images.testing.localregistry import LocalRegistry, local_registry
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -348,7 +349,8 @@ def test_release_tag_publishes_the_cpu_image(
             registry_server.host, Credentials(registry_server.username, registry_server.password)
         )
         name = repository.partition("/")[2]
-        for target in defaults.targets:
+        build = project.pin().build_number
+        for target in ("runtime", "server", *project.catalog().variants["cpu"].flavours):
             versioned, latest = image_tags(repository, "cpu", target, version)
             found = registry.manifest(name, versioned.rpartition(":")[2])
             assert found is not None, f"{versioned} was not published"
@@ -360,6 +362,9 @@ def test_release_tag_publishes_the_cpu_image(
             assert platforms == {"linux/amd64"}
             moved = registry.manifest(name, latest.rpartition(":")[2])
             assert moved is not None and moved[0].digest == descriptor.digest, latest
+            pinnable = ImageTag("cpu", target).of_build(build)
+            pinned = registry.manifest(name, str(pinnable))
+            assert pinned is not None and pinned[0].digest == descriptor.digest, pinnable
 
         runtime, latest_runtime = image_tags(repository, "cpu", "runtime", version)
         assert latest_runtime == f"{repository}:latest-cpu"

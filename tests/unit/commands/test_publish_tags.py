@@ -71,7 +71,13 @@ def publish(mode: PublishMode) -> tuple[FakeEngine, FakeRegistry, str, str]:
     engine, registry = FakeEngine(), FakeRegistry()
     group = ImageGroup("cpu", "server", {"linux/amd64": "local-a", "linux/arm64": "local-b"})
     (result,) = publish_groups(
-        cast(Engine, engine), cast(Registry, registry), REPOSITORY, VERSION, [group], mode=mode
+        cast(Engine, engine),
+        cast(Registry, registry),
+        REPOSITORY,
+        VERSION,
+        [group],
+        mode=mode,
+        llama_build=10454,
     )
     return engine, registry, result.tag, result.latest
 
@@ -94,6 +100,7 @@ def test_merge_writes_the_versioned_tag_then_moves_latest() -> None:
     assert writes == [
         ("put_manifest", "owner/llama.cpp", f"cpu-server-{VERSION}"),
         ("copy_tag", "owner/llama.cpp", f"cpu-server-{VERSION}", "latest-cpu-server"),
+        ("copy_tag", "owner/llama.cpp", f"cpu-server-{VERSION}", "cpu-server-b10454"),
     ]
     assert ("pull", f"{REPOSITORY}@sha256:index") in engine.calls
 

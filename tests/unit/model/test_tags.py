@@ -25,6 +25,9 @@ OLDER = BuildVersion.parse("2611210000-fffffff")
         ("cpu-2611220312-0a1b2c3-amd64", ImageTag("cpu", "runtime", VERSION, "amd64")),
         ("vulkan-server-2611220312-0a1b2c3-arm64", ImageTag("vulkan", "server", VERSION, "arm64")),
         ("latest-cpu-server-arm64", ImageTag("cpu", "server", None, "arm64")),
+        ("cpu-b10454", ImageTag("cpu", build=10454)),
+        ("vulkan-server-b10454", ImageTag("vulkan", "server", build=10454)),
+        ("cpu-media-b7", ImageTag("cpu", "media", build=7)),
         # A variant's name may end in "runtime": that target is never named in a tag.
         ("cpu-runtime-2611220312-0a1b2c3", ImageTag("cpu-runtime", "runtime", VERSION)),
     ],
@@ -38,6 +41,8 @@ def test_latest_and_platform_tags_derive_from_the_versioned_tag() -> None:
     versioned = ImageTag("cpu", "server", VERSION)
     assert str(versioned.latest()) == "latest-cpu-server"
     assert str(versioned.on("linux/arm64")) == "cpu-server-2611220312-0a1b2c3-arm64"
+    assert str(versioned.of_build(10454)) == "cpu-server-b10454"
+    assert versioned.of_build(10454).latest() == versioned.latest()
     assert versioned.on("linux/amd64").version == VERSION
 
 
