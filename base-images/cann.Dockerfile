@@ -28,6 +28,8 @@ ARG RUNTIME_BASE=${CANN_BASE_IMAGE}
 ARG BUILDER_IMAGE=builder-fromsource
 # `ccache-empty`, or an exported ccache image that seeds an empty cache mount.
 ARG CCACHE_SEED=ccache-empty
+# The web UI stage's base: the catalog's [web_ui] base, or the offline base.
+ARG WEB_BASE=docker.io/debian:trixie
 # Distribution packages of the toolkit, where the base lacks it (offline profiles).
 ARG TOOLKIT_BUILD_PACKAGES=""
 ARG TOOLKIT_RUNTIME_PACKAGES=""
@@ -49,11 +51,28 @@ FROM scratch AS ccache-empty
 
 FROM ${CCACHE_SEED} AS ccache-seed
 
+# The web UI: npm installs offline from the cache the host fetched (npm checks every
+# package against package-lock.json's integrity hashes), then builds tools/ui/dist.
+FROM --platform=$BUILDPLATFORM ${WEB_BASE} AS web
+COPY base-images/scripts/apt-install.sh /usr/local/lib/llama-base-images/
+RUN --mount=type=cache,id=llama-images-apt-archives,target=/var/cache/apt,sharing=locked \
+    --mount=type=cache,id=llama-images-apt-lists,target=/var/lib/apt/lists,sharing=locked \
+    /usr/local/lib/llama-base-images/apt-install.sh \
+        nodejs npm
+WORKDIR /src/ui
+COPY llama.cpp/tools/ui/package.json llama.cpp/tools/ui/package-lock.json ./
+RUN --mount=type=bind,source=npm-cache,target=/npm-cache,rw \
+    npm ci --offline --cache /npm-cache --no-audit --no-fund
+COPY llama.cpp/tools/ui/ ./
+ARG LLAMA_BUILD_NUMBER
+RUN LLAMA_BUILD_NUMBER="$LLAMA_BUILD_NUMBER" npm run build && test -f dist/index.html
+
 FROM builder AS build
 ARG TRIPLE
 ARG CHIP_TYPE
 COPY base-images/scripts/compile.sh base-images/scripts/glslc-cache.sh /usr/local/lib/llama-base-images/
 COPY llama.cpp/ /src/llama.cpp/
+COPY --from=web /src/ui/dist/ /src/llama.cpp/tools/ui/dist/
 ARG LLAMA_BUILD_NUMBER
 ARG LLAMA_BUILD_COMMIT
 RUN --mount=type=cache,id=llama-images-ccache,target=/root/.cache/ccache \

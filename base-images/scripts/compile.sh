@@ -21,6 +21,12 @@ if [ -d "$seed" ] && [ -n "$(ls -A "$seed")" ] && [ -z "$(ls -A "$CCACHE_DIR")" 
     echo "compile.sh: ccache seeded with $(du -sh "$CCACHE_DIR" | cut -f1)"
 fi
 ccache --zero-stats > /dev/null
+# llama-server embeds the web UI the `web` stage built into tools/ui/dist; it is
+# never fetched (LLAMA_USE_PREBUILT_UI=OFF) nor built here.
+if [ "$target" = llama-server ] && [ ! -f "$src/tools/ui/dist/index.html" ]; then
+    echo "compile.sh: $src/tools/ui/dist has no index.html: the web UI was not built" >&2
+    exit 1
+fi
 # The RUNPATH of every ELF is $ORIGIN and nothing else, so the folder works
 # wherever it is copied, with no LD_LIBRARY_PATH.
 cmake -S "$src" -B "$build" \
@@ -30,7 +36,7 @@ cmake -S "$src" -B "$build" \
     -DGGML_CCACHE=ON \
     -DLLAMA_BUILD_NUMBER="$LLAMA_BUILD_NUMBER" \
     -DLLAMA_BUILD_COMMIT="$LLAMA_BUILD_COMMIT" \
-    -DLLAMA_BUILD_UI=OFF \
+    -DLLAMA_BUILD_UI=ON \
     -DLLAMA_USE_PREBUILT_UI=OFF \
     "$@"
 cmake --build "$build" --config Release --target "$target" -j "$(nproc)"

@@ -13,10 +13,12 @@ from typing import Protocol
 
 from llama_images.adapters.engine import Engine
 from llama_images.adapters.manifest import first_difference, tree_manifest
+from llama_images.adapters.npm import link_tree, lock_key, ui_package_cache
 from llama_images.adapters.source import VERIFIED_MARKER, Pin, SourceTree, fetch_source
 from llama_images.building.bases import BaseResolver, ResolvedBases
 from llama_images.building.plan import (
     BuildPlan,
+    PlanInputs,
     ccache_image,
     image_repository,
     make_plan,
@@ -121,6 +123,7 @@ def stage_context(project: Project, plan: BuildPlan, local_source: bool) -> None
     scripts = context / "base-images" / "scripts"
     shutil.rmtree(scripts, ignore_errors=True)
     shutil.copytree(project.base_images / "scripts", scripts)
+    stage_ui_packages(project, plan)
     shutil.rmtree(context / "meta", ignore_errors=True)
     for build in plan.builds:
         write_json_atomically(build.version_json_path, build.record.version_json())
@@ -146,6 +149,18 @@ def select(project: Project) -> Selection:
     check_platforms(variants, platforms)
     targets = select_targets(variants, list(settings.targets))
     return Selection(catalog, variants, platforms, targets, project.pin())
+
+
+def stage_ui_packages(project: Project, plan: BuildPlan) -> None:
+    """The web UI's npm cache in the context (npm-cache/), fetched once per lock file."""
+    packages = ui_package_cache(plan.source.path, project.settings.cache_path)
+    staged = plan.context / "npm-cache"
+    marker = plan.context / ".npm-cache-key"
+    key = lock_key(plan.source.path)
+    if marker.is_file() and marker.read_text().strip() == key and staged.is_dir():
+        return
+    link_tree(packages, staged)
+    marker.write_text(key + "\n")
 
 
 def prepare_plan(
@@ -197,24 +212,22 @@ def prepare_plan(
     seeds = ccache_seeds(
         engine if not dry_run else None, settings.ccache_registry, settings.repo, bases, platforms
     )
-    plan = make_plan(
+    inputs = PlanInputs(
         version=version,
         commit=commit,
         pin=pin,
         source=source,
-        variants=variants,
-        bases=bases,
-        platforms=platforms,
         repository=repository,
         context=context_dir(settings.cache_path, source),
         source_url=project.source_url(),
         no_cache=no_cache,
-        targets=targets,
-        cpu=cpu,
         builder_target=settings.builder_target,
         ccache_seeds=seeds,
         scripts=project.base_images / "scripts",
+        # The web stage's base follows the profile: upstream's bases pulled, or offline.
+        web_bases={"upstream": catalog.web_ui.base, "offline": catalog.offline.ref},
     )
+    plan = make_plan(inputs, variants, bases, platforms, targets, cpu)
     return plan
 
 

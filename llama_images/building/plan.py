@@ -168,27 +168,34 @@ def select_targets(variants: list[Variant], targets: list[str]) -> tuple[str, ..
     return tuple(name for name in known if name in targets)
 
 
+@dataclass(frozen=True)
+class PlanInputs:
+    """What every build of a plan shares: the version, the source, where images go."""
+
+    version: BuildVersion
+    commit: CommitFacts
+    pin: Pin
+    source: SourceTree
+    repository: str
+    context: Path
+    source_url: str
+    no_cache: bool = False
+    builder_target: BuilderTarget = "fromsource"
+    ccache_seeds: dict[str, str] = field(default_factory=dict)
+    scripts: Path = Path("base-images/scripts")
+    # The web UI stage's base per base profile; empty: the recipes' default.
+    web_bases: dict[str, str] = field(default_factory=dict)
+
+
 def make_plan(
-    *,
-    version: BuildVersion,
-    commit: CommitFacts,
-    pin: Pin,
-    source: SourceTree,
+    inputs: PlanInputs,
     variants: list[Variant],
     bases: dict[str, ResolvedBases],
     platforms: list[str],
-    repository: str,
-    context: Path,
-    source_url: str,
-    no_cache: bool = False,
     targets: tuple[str, ...] = TARGETS,
     cpu: Variant | None = None,
-    builder_target: BuilderTarget = "fromsource",
-    ccache_seeds: dict[str, str] | None = None,
-    scripts: Path | None = None,
 ) -> BuildPlan:
     """Every build, in order: the cpu core first, when a composed variant needs it."""
-    seeds = ccache_seeds or {}
     by_name = {v.name: v for v in variants}
     cpu_variant = by_name.get("cpu", cpu)
     choices = {
@@ -203,77 +210,128 @@ def make_plan(
     if needs_core and cpu_variant is None:
         raise ProjectError("a composed variant needs the cpu variant's catalog entry")
     ordered = list(variants)
-    if needs_core and "cpu" not in by_name:
-        assert cpu_variant is not None
+    if needs_core and cpu_variant is not None and "cpu" not in by_name:
         ordered.insert(0, cpu_variant)
     builds: list[ImageBuild] = []
     for variant in ordered:
-        chosen = bases[variant.name]
-        selected = variant.name in by_name
         choice = choices.get(variant.name, CoreChoice("single", "is the core"))
+        variant_targets = targets if variant.name in by_name else ()
+        if variant.name == "cpu" and needs_core:
+            variant_targets = (CORE_TARGET, *variant_targets)
         for platform in platforms:
-            tagged_platform = "" if len(platforms) == 1 else platform
-            record = ImageRecord(
-                version=version,
-                commit=commit,
-                variant=variant.name,
-                platform=platform,
-                triple=triple_for(platform),
-                description=variant.description,
-                source_url=source_url,
-                base_profile=chosen.profile,
-                build_base=chosen.build,
-                runtime_base=chosen.runtime,
-                toolchain=toolchain(variant, chosen.profile),
-                toolkit_name=variant.toolkit.name,
-                toolkit_version=toolkit_version(variant, chosen.profile),
-                llama_tag=pin.tag,
-                llama_commit=pin.commit,
-                llama_build_number=pin.build_number,
-                llama_source=source.origin,
-                core=choice.kind,
+            builds += _platform_builds(
+                inputs,
+                variant,
+                bases[variant.name],
+                choice,
+                platform,
+                variant_targets,
+                tag_platform=len(platforms) > 1,
             )
-            build_args = {
-                **variant.build_args,
-                **(variant.offline.build_args if chosen.profile == "offline" else {}),
-                "TRIPLE": triple_for(platform),
-                "BUILD_BASE": chosen.build,
-                "RUNTIME_BASE": chosen.runtime,
-                "LLAMA_BUILD_NUMBER": str(pin.build_number),
-                "LLAMA_BUILD_COMMIT": pin.short_commit,
-                "VERSION_JSON": meta_path(context, variant.name, platform)
-                .relative_to(context)
-                .as_posix(),
-            }
-            if choice.kind == "cpu":
-                build_args["CORE_IMAGE"] = core_image(repository, version, platform)
-            if builder_target == "prebuilt":
-                key = builder_key(variant, build_args, scripts or Path("base-images/scripts"))
-                build_args["BUILDER_IMAGE"] = builder_image(repository, variant.name, platform, key)
-            seed = seeds.get(toolchain_key(chosen.build, platform))
-            if seed:
-                build_args["CCACHE_SEED"] = seed
-            variant_targets: tuple[str, ...] = targets if selected else ()
-            if variant.name == "cpu" and needs_core:
-                variant_targets = (CORE_TARGET, *variant_targets)
-            for target in variant_targets:
-                request = BuildRequest(
-                    dockerfile=variant.dockerfile,
-                    context=context,
-                    target=target,
-                    platform=platform,
-                    build_args=build_args,
-                    labels=record.labels(target),
-                    no_cache=no_cache,
-                )
-                tags = (
-                    (core_image(repository, version, platform),)
-                    if target == CORE_TARGET
-                    else image_tags(repository, variant.name, target, version, tagged_platform)
-                )
-                builds.append(
-                    ImageBuild(variant.name, platform, target, request, tags, record, choice)
-                )
     return BuildPlan(
-        version=version, commit=commit, source=source, context=context, builds=tuple(builds)
+        version=inputs.version,
+        commit=inputs.commit,
+        source=inputs.source,
+        context=inputs.context,
+        builds=tuple(builds),
     )
+
+
+def _platform_builds(
+    inputs: PlanInputs,
+    variant: Variant,
+    chosen: ResolvedBases,
+    choice: CoreChoice,
+    platform: str,
+    targets: tuple[str, ...],
+    tag_platform: bool,
+) -> list[ImageBuild]:
+    """One variant's builds on one platform: a build request per target, one record."""
+    record = _record(inputs, variant, chosen, choice, platform)
+    build_args = _build_args(inputs, variant, chosen, choice, platform)
+    builds = []
+    for target in targets:
+        request = BuildRequest(
+            dockerfile=variant.dockerfile,
+            context=inputs.context,
+            target=target,
+            platform=platform,
+            build_args=build_args,
+            labels=record.labels(target),
+            no_cache=inputs.no_cache,
+        )
+        tags = (
+            (core_image(inputs.repository, inputs.version, platform),)
+            if target == CORE_TARGET
+            else image_tags(
+                inputs.repository,
+                variant.name,
+                target,
+                inputs.version,
+                platform if tag_platform else "",
+            )
+        )
+        builds.append(ImageBuild(variant.name, platform, target, request, tags, record, choice))
+    return builds
+
+
+def _record(
+    inputs: PlanInputs,
+    variant: Variant,
+    chosen: ResolvedBases,
+    choice: CoreChoice,
+    platform: str,
+) -> ImageRecord:
+    """The facts an image carries as labels and in version.json."""
+    return ImageRecord(
+        version=inputs.version,
+        commit=inputs.commit,
+        variant=variant.name,
+        platform=platform,
+        triple=triple_for(platform),
+        description=variant.description,
+        source_url=inputs.source_url,
+        base_profile=chosen.profile,
+        build_base=chosen.build,
+        runtime_base=chosen.runtime,
+        toolchain=toolchain(variant, chosen.profile),
+        toolkit_name=variant.toolkit.name,
+        toolkit_version=toolkit_version(variant, chosen.profile),
+        llama_tag=inputs.pin.tag,
+        llama_commit=inputs.pin.commit,
+        llama_build_number=inputs.pin.build_number,
+        llama_source=inputs.source.origin,
+        core=choice.kind,
+    )
+
+
+def _build_args(
+    inputs: PlanInputs,
+    variant: Variant,
+    chosen: ResolvedBases,
+    choice: CoreChoice,
+    platform: str,
+) -> dict[str, str]:
+    """The build args of one variant on one platform: bases, triple, pin, core, builder."""
+    args = {
+        **variant.build_args,
+        **(variant.offline.build_args if chosen.profile == "offline" else {}),
+        "TRIPLE": triple_for(platform),
+        **({"WEB_BASE": inputs.web_bases[chosen.profile]} if inputs.web_bases else {}),
+        "BUILD_BASE": chosen.build,
+        "RUNTIME_BASE": chosen.runtime,
+        "LLAMA_BUILD_NUMBER": str(inputs.pin.build_number),
+        "LLAMA_BUILD_COMMIT": inputs.pin.short_commit,
+        "VERSION_JSON": meta_path(inputs.context, variant.name, platform)
+        .relative_to(inputs.context)
+        .as_posix(),
+    }
+    if choice.kind == "cpu":
+        args["CORE_IMAGE"] = core_image(inputs.repository, inputs.version, platform)
+    if inputs.builder_target == "prebuilt":
+        key = builder_key(variant, args, inputs.scripts)
+        args["BUILDER_IMAGE"] = builder_image(inputs.repository, variant.name, platform, key)
+    seed = inputs.ccache_seeds.get(toolchain_key(chosen.build, platform))
+    if seed:
+        args["CCACHE_SEED"] = seed
+    return args

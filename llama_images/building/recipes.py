@@ -15,7 +15,7 @@ from pathlib import Path
 import jinja2
 
 from llama_images.errors import ProjectError
-from llama_images.model.catalog import Catalog, Variant
+from llama_images.model.catalog import Catalog, Recipe, Variant
 from llama_images.model.project import Project
 
 TEMPLATES = "templates"
@@ -72,6 +72,9 @@ def render_recipe(catalog: Catalog, variant: Variant) -> str:
         text = template.render(
             variant=variant,
             recipe=variant.recipe,
+            web_ui=catalog.web_ui,
+            # The web stage installs Node on a Debian base, whatever the variant's packager.
+            web_recipe=Recipe(build_packages=(), runtime_packages=()),
             global_args=global_args,
             composed=bool(variant.composition.core),
             backend_target=backend_target(variant),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import errno
 import re
 from collections.abc import Callable, Iterable
 from functools import wraps
@@ -14,6 +15,7 @@ from invoke.parser.parser import ParseMachine
 from llama_images.errors import ProjectError
 
 F = TypeVar("F", bound=Callable[..., Any])
+FILE_SYSTEM_FULL = (errno.ENOSPC, errno.EDQUOT)
 INTERRUPTED = 130  # the shell's code for a command stopped by SIGINT
 _UNKNOWN_TOKEN = re.compile(r"No idea what '(?P<token>.+)' is!")
 
@@ -27,10 +29,23 @@ def shows_errors(function: F) -> F:
             return function(*args, **kwargs)
         except ProjectError as exc:
             raise Exit(f"error: {exc.message}", code=1) from None
+        except OSError as exc:
+            if exc.errno not in FILE_SYSTEM_FULL:
+                raise
+            raise Exit(f"error: {file_system_full(exc)}", code=1) from None
         except KeyboardInterrupt:
             raise Exit("error: interrupted (Ctrl-C)", code=INTERRUPTED) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def file_system_full(exc: OSError) -> str:
+    """The one line for a write that found no space: where, and what to do."""
+    where = f" writing {exc.filename}" if exc.filename else ""
+    return (
+        f"no space left on the file system{where}: free some, or set LLAMA_IMAGES_CACHE_DIR "
+        "to a folder on a file system with room"
+    )
 
 
 def closest_hint(token: str, names: Iterable[str]) -> str:

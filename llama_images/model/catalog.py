@@ -14,7 +14,7 @@ from llama_images.errors import ProjectError
 
 CATALOG_FILE = "variants.toml"
 # The keys of the catalog's top level; every other table's keys are its dataclass's fields.
-TOP_LEVEL_KEYS = ("offline", "runtime_package_reasons", "variants")
+TOP_LEVEL_KEYS = ("offline", "web_ui", "runtime_package_reasons", "variants")
 TRIPLES = {
     "linux/amd64": "x86_64-unknown-linux-gnu",
     "linux/arm64": "aarch64-unknown-linux-gnu",
@@ -36,6 +36,16 @@ class OfflineBase:
     @property
     def ref(self) -> str:
         return f"{self.image}:{self.suite}"
+
+
+@dataclass(frozen=True)
+class WebUi:
+    """How the web UI (the pinned source's tools/ui) is built, once for every variant."""
+
+    # The base of the `web` stage where upstream's bases are pulled; the offline profile
+    # uses the offline base. Its output is the same for every platform.
+    base: str
+    packages: tuple[str, ...]  # Node and npm, from the base's distribution
 
 
 @dataclass(frozen=True)
@@ -152,6 +162,7 @@ class Variant:
 class Catalog:
     root: Path
     offline: OfflineBase
+    web_ui: WebUi
     variants: dict[str, Variant]
 
     def select(self, names: list[str]) -> list[Variant]:
@@ -263,6 +274,7 @@ def load_catalog(base_images: Path) -> Catalog:
     tables = _Tables(path)
     tables.check_keys(data, TOP_LEVEL_KEYS, "the top level")
     offline = OfflineBase(**tables.entries(OfflineBase, data.get("offline"), "offline"))
+    web_ui = WebUi(**tables.entries(WebUi, data.get("web_ui"), "web_ui"))
     shared_reasons = tables.free_form(
         data.get("runtime_package_reasons", {}), "runtime_package_reasons"
     )
@@ -291,7 +303,7 @@ def load_catalog(base_images: Path) -> Catalog:
             raise ProjectError(f"variant {variant.name}: core {core!r} is not a variant's core")
         if variant.is_gpu and not core and not variant.composition.reason:
             raise ProjectError(f"variant {variant.name}: say why it builds its own core (reason)")
-    return Catalog(root=base_images, offline=offline, variants=variants)
+    return Catalog(root=base_images, offline=offline, web_ui=web_ui, variants=variants)
 
 
 def toolkit_version(variant: Variant, profile: str) -> str:

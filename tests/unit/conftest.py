@@ -10,11 +10,20 @@ import pytest
 
 from llama_images.adapters.source import SourceTree, load_pin
 from llama_images.building.bases import ResolvedBases
-from llama_images.building.plan import BuildPlan, image_repository, make_plan
+from llama_images.building.plan import BuildPlan, PlanInputs, image_repository, make_plan
 from llama_images.model.catalog import load_catalog
+from llama_images.model.tags import TARGETS
 from llama_images.model.version import BuildVersion, CommitFacts
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+# A web UI (tools/ui) with no dependency: npm installs nothing and fetches nothing.
+MINIMAL_UI = {
+    "package.json": b'{"name": "ui", "version": "1.0.0"}\n',
+    "package-lock.json": (
+        b'{"name": "ui", "version": "1.0.0", "lockfileVersion": 3, "requires": true,'
+        b' "packages": {"": {"name": "ui", "version": "1.0.0"}}}\n'
+    ),
+}
 CATALOG = load_catalog(REPO_ROOT / "base-images")
 OFFLINE = ResolvedBases(CATALOG.offline.ref, CATALOG.offline.ref, "offline")
 COMMIT = CommitFacts(
@@ -28,25 +37,30 @@ def plan_of(
     *,
     registry: str = "",
     bases: dict[str, ResolvedBases] | None = None,
-    **options: Any,
+    targets: tuple[str, ...] = TARGETS,
+    **inputs: Any,
 ) -> BuildPlan:
-    """The plan every unit test builds on: the real catalog and pin, offline bases unless given."""
+    """The plan every unit test builds on: the real catalog and pin, offline bases unless
+    `bases` says otherwise; `inputs` replace PlanInputs' test values."""
     every = {name: OFFLINE for name in CATALOG.variants}
     every.update(bases or {})
+    shared: dict[str, Any] = {
+        "version": BuildVersion.parse("2611220312-0a1b2c3"),
+        "commit": COMMIT,
+        "pin": load_pin(REPO_ROOT / ".devops"),
+        "source": SourceTree(Path("/cache/src"), "pypi-sdist llama-cpp-python==0.3.35", "ok"),
+        "repository": image_repository(registry, "llama.cpp"),
+        "context": Path("/cache/ctx"),
+        "source_url": "https://example.invalid/llama-images",
+        "scripts": REPO_ROOT / "base-images" / "scripts",
+    }
     return make_plan(
-        version=BuildVersion.parse("2611220312-0a1b2c3"),
-        commit=COMMIT,
-        pin=load_pin(REPO_ROOT / ".devops"),
-        source=SourceTree(Path("/cache/src"), "pypi-sdist llama-cpp-python==0.3.35", "sha256 ok"),
-        variants=CATALOG.select(variants),
-        bases=every,
-        platforms=list(platforms),
-        repository=image_repository(registry, "llama.cpp"),
-        context=Path("/cache/ctx"),
-        source_url="https://example.invalid/llama-images",
-        cpu=CATALOG.variants["cpu"],
-        scripts=REPO_ROOT / "base-images" / "scripts",
-        **options,
+        PlanInputs(**{**shared, **inputs}),
+        CATALOG.select(variants),
+        every,
+        list(platforms),
+        targets,
+        CATALOG.variants["cpu"],
     )
 
 

@@ -16,7 +16,7 @@ from llama_images.adapters.source import (
     sha256_of,
 )
 from llama_images.errors import ProjectError
-from tests.unit.conftest import REPO_ROOT
+from tests.unit.conftest import MINIMAL_UI, REPO_ROOT
 
 
 def fake_sdist(path: Path) -> Path:
@@ -24,6 +24,7 @@ def fake_sdist(path: Path) -> Path:
     files = {
         "pkg-1.0/vendor/llama.cpp/CMakeLists.txt": b"project(llama)\n",
         "pkg-1.0/vendor/llama.cpp/tools/server/server.cpp": b"int main() {}\n",
+        **{f"pkg-1.0/vendor/llama.cpp/tools/ui/{name}": data for name, data in MINIMAL_UI.items()},
         "pkg-1.0/setup.py": b"",
     }
     with tarfile.open(path, "w:gz") as tar:

@@ -18,17 +18,14 @@ from llama_images.adapters.source import (
     load_pin,
     sha256_of,
 )
-from llama_images.building.bases import ResolvedBases
 from llama_images.building.builder import context_copy_difference, stage_context
-from llama_images.building.plan import BuildPlan, make_plan
+from llama_images.building.plan import BuildPlan
 from llama_images.errors import ProjectError
-from llama_images.model.catalog import load_catalog
 from llama_images.model.project import Project
 from llama_images.model.settings import Settings
-from llama_images.model.version import BuildVersion, CommitFacts
 from tests.unit.adapters.test_source import archive_pin, fake_sdist
 from tests.unit.commands.test_tasks import invoke
-from tests.unit.conftest import REPO_ROOT
+from tests.unit.conftest import REPO_ROOT, plan_of
 
 
 @pytest.fixture
@@ -45,7 +42,12 @@ def test_the_record_holds_a_manifest_of_every_file(pin: Pin, tmp_path: Path) -> 
     tree = cached(pin, tmp_path / "cache")
     record = json.loads((tree / VERIFIED_MARKER).read_text())
     assert record["algorithm"] == "blake2b"
-    assert sorted(record["files"]) == ["CMakeLists.txt", "tools/server/server.cpp"]
+    assert sorted(record["files"]) == [
+        "CMakeLists.txt",
+        "tools/server/server.cpp",
+        "tools/ui/package-lock.json",
+        "tools/ui/package.json",
+    ]
     assert record["files"] == tree_manifest(tree, exclude={VERIFIED_MARKER})
     leftovers = [p.name for p in tree.iterdir() if p.name.startswith(f".{VERIFIED_MARKER}")]
     assert leftovers == []  # written atomically: no temporary file stays behind
@@ -53,7 +55,7 @@ def test_the_record_holds_a_manifest_of_every_file(pin: Pin, tmp_path: Path) -> 
 
 def test_a_reused_tree_says_its_files_were_checked(pin: Pin, tmp_path: Path) -> None:
     cached(pin, tmp_path / "cache")
-    assert fetch_source(pin, tmp_path / "cache").proof.endswith("; all 2 files match")
+    assert fetch_source(pin, tmp_path / "cache").proof.endswith("; all 4 files match")
 
 
 @pytest.mark.parametrize(
@@ -164,21 +166,7 @@ def test_a_changed_cache_is_one_line_from_the_tasks(tmp_path: Path) -> None:
 
 
 def staged_plan(source: SourceTree, context: Path) -> BuildPlan:
-    catalog = load_catalog(REPO_ROOT / "base-images")
-    chosen = catalog.select(["cpu"])
-    offline = ResolvedBases(catalog.offline.ref, catalog.offline.ref, "offline")
-    return make_plan(
-        version=BuildVersion.parse("2611220312-0a1b2c3"),
-        commit=CommitFacts(sha="0" * 40, timestamp=1795000000, branch="main", dirty=False),
-        pin=load_pin(REPO_ROOT / ".devops"),
-        source=source,
-        variants=chosen,
-        bases={"cpu": offline},
-        platforms=["linux/amd64"],
-        repository="llama.cpp",
-        context=context,
-        source_url="",
-    )
+    return plan_of(["cpu"], source=source, context=context, source_url="")
 
 
 def test_the_context_copy_is_checked_and_copied_again_when_it_differs(

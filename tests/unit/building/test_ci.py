@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from llama_images.adapters.source import SourceTree, load_pin
 from llama_images.building.bases import ResolvedBases
 from llama_images.building.ci import bake_definition, job_matrix
-from llama_images.building.plan import image_repository, make_plan
 from llama_images.model.catalog import load_catalog
-from llama_images.model.version import BuildVersion, CommitFacts
-from tests.unit.conftest import REPO_ROOT
+from tests.unit.conftest import COMMIT, REPO_ROOT, plan_of
 
 CATALOG = load_catalog(REPO_ROOT / "base-images")
 WORKFLOW = REPO_ROOT / ".github" / "workflows" / "base-images.yml"
@@ -49,18 +45,8 @@ def test_vendor_toolkit_bases_get_disk_space_freed_first() -> None:
 
 def test_bake_definition_matches_the_plan() -> None:
     variants = CATALOG.select(["cpu", "vulkan"])
-    plan = make_plan(
-        version=BuildVersion.parse("2611220312-0a1b2c3"),
-        commit=CommitFacts(sha="0a1b2c3" + "1" * 33, timestamp=0, branch="main", dirty=False),
-        pin=load_pin(REPO_ROOT / ".devops"),
-        source=SourceTree(Path("/s"), "o", "p"),
-        variants=variants,
-        bases={v.name: ResolvedBases(v.bases.build, v.bases.runtime, "upstream") for v in variants},
-        platforms=["linux/amd64", "linux/arm64"],
-        repository=image_repository("", "llama.cpp"),
-        context=Path("/ctx"),
-        source_url="x",
-    )
+    upstream = {v.name: ResolvedBases(v.bases.build, v.bases.runtime, "upstream") for v in variants}
+    plan = plan_of(["cpu", "vulkan"], ("linux/amd64", "linux/arm64"), bases=upstream)
     bake = bake_definition(plan, "ghcr.io/o/cache", parent="f" * 40, branch="main")
     assert len(bake["target"]) == len(plan.builds) == 8
     for build in plan.builds:
@@ -73,7 +59,7 @@ def test_bake_definition_matches_the_plan() -> None:
         assert target["platforms"] == [build.platform]
         assert target["cache-from"] == [
             f"type=registry,ref=ghcr.io/o/cache:{build.variant}-{arch}-{suffix}"
-            for suffix in ("0a1b2c311111", "ffffffffffff", "main")
+            for suffix in (COMMIT.sha[:12], "ffffffffffff", "main")
         ]
     assert bake["group"]["cpu"]["targets"] == sorted(
         t for t in bake["target"] if t.startswith("cpu-")

@@ -6,15 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from llama_images.adapters.source import SourceTree, load_pin
 from llama_images.building.bases import ResolvedBases
 from llama_images.building.dockerfile import check_dockerfile, cmake_flags_in, parse_dockerfile
-from llama_images.building.plan import image_repository, make_plan
 from llama_images.errors import ProjectError
 from llama_images.model.catalog import load_catalog, toolchain, toolkit_version
 from llama_images.model.metadata import min_driver, project_label
-from llama_images.model.version import BuildVersion, CommitFacts
-from tests.unit.conftest import REPO_ROOT
+from tests.unit.conftest import REPO_ROOT, plan_of
 
 CATALOG = load_catalog(REPO_ROOT / "base-images")
 VARIANTS = sorted(CATALOG.variants)
@@ -99,19 +96,8 @@ def test_plan_renders_for_every_variant_and_profile(name: str) -> None:
             if profile == "upstream"
             else ResolvedBases(CATALOG.offline.ref, CATALOG.offline.ref, profile)
         )
-        plan = make_plan(
-            version=BuildVersion.parse("2611220312-0a1b2c3"),
-            commit=CommitFacts(sha="0a1b2c3" + "0" * 33, timestamp=0, branch="main", dirty=False),
-            pin=load_pin(REPO_ROOT / ".devops"),
-            source=SourceTree(Path("/src"), "test", "test"),
-            variants=[variant],
-            bases={name: bases},
-            platforms=[variant.platforms[0]],
-            repository=image_repository("", "llama.cpp"),
-            context=Path("/ctx"),
-            source_url="x",
-        )
-        runtime = plan.builds[0]
+        plan = plan_of([name], (variant.platforms[0],), bases={name: bases})
+        runtime = next(b for b in plan.builds if (b.variant, b.target) == (name, "runtime"))
         recipe = parse_dockerfile(variant.dockerfile)
         declared = set(recipe.global_args).union(*(s.args() for s in recipe.stages))
         assert set(runtime.request.build_args) - declared == set()

@@ -19,7 +19,7 @@ from llama_images.commands.cli import INTERRUPTED, shows_errors
 from llama_images.commands.drift import upstream_facts
 from llama_images.errors import ProjectError
 from tests.unit.commands.test_tasks import invoke
-from tests.unit.conftest import REPO_ROOT, git
+from tests.unit.conftest import MINIMAL_UI, REPO_ROOT, git
 
 
 def one_line(done: object) -> str:
@@ -184,6 +184,9 @@ def test_a_real_ctrl_c_is_one_line_and_130(tmp_path: Path) -> None:
 def test_bake_file_is_written_whole(tmp_path: Path) -> None:
     tree = llama_tree(tmp_path / "llama.cpp", b"FROM ubuntu:24.04 AS build\n")
     (tree / "tools" / "server").mkdir(parents=True)
+    (tree / "tools" / "ui").mkdir(parents=True)
+    for name, data in MINIMAL_UI.items():
+        (tree / "tools" / "ui" / name).write_bytes(data)
     env = {"LLAMA_IMAGES_CACHE_DIR": str(tmp_path / "cache"), "LLAMA_IMAGES_SOURCE_PATH": str(tree)}
     output = tmp_path / "out" / "bake.json"
     output.parent.mkdir()
@@ -192,3 +195,29 @@ def test_bake_file_is_written_whole(tmp_path: Path) -> None:
     assert json.loads(output.read_text())["target"]
     assert [p.name for p in output.parent.iterdir()] == ["bake.json"]
     assert output.stat().st_mode & 0o777 == 0o644
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="mounting a small tmpfs needs root")
+def test_a_full_cache_file_system_is_one_line(tmp_path: Path) -> None:
+    tree = llama_tree(tmp_path / "llama.cpp", b"FROM ubuntu:24.04 AS build\n")
+    (tree / "tools" / "ui").mkdir(parents=True)
+    for name, data in MINIMAL_UI.items():
+        (tree / "tools" / "ui" / name).write_bytes(data)
+    (tree / "tools" / "server").mkdir()
+    (tree / "big.bin").write_bytes(os.urandom(1 << 20))
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(cache)], check=True)
+    try:
+        env = {"LLAMA_IMAGES_CACHE_DIR": str(cache), "LLAMA_IMAGES_SOURCE_PATH": str(tree)}
+        done = invoke(
+            "bake-file", "--variants", "cpu", "--output", str(tmp_path / "b.json"), env=env
+        )
+    finally:
+        subprocess.run(["umount", str(cache)], check=True)
+    assert done.returncode == 1
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, lines
+    assert "No space left on device" in lines[0] or "no space left" in lines[0], lines
+    assert str(cache) in lines[0], lines
+    assert not (tmp_path / "b.json").exists()
