@@ -18,7 +18,7 @@
 # Build context (staged by `invoke build-local`):
 #   llama.cpp/                  the pinned, verified llama.cpp source
 #   base-images/scripts/        the scripts every variant shares
-#   meta/<variant>/<platform>/version.json rendered by the build plan
+#   meta/<version>/<variant>/<platform>/version.json rendered by the build plan
 ARG CHIP_TYPE=910b
 ARG CANN_VERSION=8.5.0
 ARG CANN_BASE_IMAGE=quay.io/ascend/cann:${CANN_VERSION}-${CHIP_TYPE}-openeuler24.03-py3.11

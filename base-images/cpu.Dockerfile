@@ -8,7 +8,7 @@
 # Build context (staged by `invoke build-local`):
 #   llama.cpp/                  the pinned, verified llama.cpp source
 #   base-images/scripts/        the scripts every variant shares
-#   meta/<variant>/<platform>/version.json rendered by the build plan
+#   meta/<version>/<variant>/<platform>/version.json rendered by the build plan
 ARG BUILD_BASE=docker.io/ubuntu:24.04
 ARG RUNTIME_BASE=docker.io/ubuntu:24.04
 # `builder-fromsource`, or a prebuilt image of that stage (BUILDER_TARGET=prebuilt).

@@ -12,7 +12,7 @@
 # Build context (staged by `invoke build-local`):
 #   llama.cpp/                  the pinned, verified llama.cpp source
 #   base-images/scripts/        the scripts every variant shares
-#   meta/<variant>/<platform>/version.json rendered by the build plan
+#   meta/<version>/<variant>/<platform>/version.json rendered by the build plan
 ARG UBUNTU_VERSION=24.04
 ARG CUDA_VERSION=12.8.1
 ARG GCC_VERSION=14

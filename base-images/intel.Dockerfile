@@ -18,7 +18,7 @@
 # Build context (staged by `invoke build-local`):
 #   llama.cpp/                  the pinned, verified llama.cpp source
 #   base-images/scripts/        the scripts every variant shares
-#   meta/<variant>/<platform>/version.json rendered by the build plan
+#   meta/<version>/<variant>/<platform>/version.json rendered by the build plan
 ARG ONEAPI_VERSION=2025.3.3-0-devel-ubuntu24.04
 ARG GGML_SYCL_F16=ON
 ARG LEVEL_ZERO_VERSION=1.28.2

@@ -14,7 +14,7 @@
 # Build context (staged by `invoke build-local`):
 #   llama.cpp/                  the pinned, verified llama.cpp source
 #   base-images/scripts/        the scripts every variant shares
-#   meta/<variant>/<platform>/version.json rendered by the build plan
+#   meta/<version>/<variant>/<platform>/version.json rendered by the build plan
 ARG UBUNTU_VERSION=22.04
 ARG MUSA_VERSION=rc4.3.0
 ARG BASE_MUSA_DEV_CONTAINER=docker.io/mthreads/musa:${MUSA_VERSION}-devel-ubuntu${UBUNTU_VERSION}-amd64

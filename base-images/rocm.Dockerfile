@@ -14,7 +14,7 @@
 # Build context (staged by `invoke build-local`):
 #   llama.cpp/                  the pinned, verified llama.cpp source
 #   base-images/scripts/        the scripts every variant shares
-#   meta/<variant>/<platform>/version.json rendered by the build plan
+#   meta/<version>/<variant>/<platform>/version.json rendered by the build plan
 ARG UBUNTU_VERSION=24.04
 ARG ROCM_VERSION=7.2.1
 ARG AMDGPU_VERSION=7.2.1

@@ -124,7 +124,6 @@ def stage_context(project: Project, plan: BuildPlan, local_source: bool) -> None
     shutil.rmtree(scripts, ignore_errors=True)
     shutil.copytree(project.base_images / "scripts", scripts)
     stage_ui_packages(project, plan)
-    shutil.rmtree(context / "meta", ignore_errors=True)
     for build in plan.builds:
         write_json_atomically(build.version_json_path, build.record.version_json())
 

@@ -98,7 +98,7 @@ class ImageBuild:
 
     @property
     def version_json_path(self) -> Path:
-        return meta_path(self.request.context, self.variant, self.platform)
+        return meta_path(self.request.context, self.record.version, self.variant, self.platform)
 
 
 @dataclass(frozen=True)
@@ -150,8 +150,10 @@ def image_tags(
     return f"{repository}:{tag}", f"{repository}:{tag.latest()}"
 
 
-def meta_path(context: Path, variant: str, platform: str) -> Path:
-    return context / "meta" / variant / platform.replace("/", "-") / "version.json"
+def meta_path(context: Path, version: BuildVersion, variant: str, platform: str) -> Path:
+    """Where a build's version.json is staged: per version, so that runs of the same
+    context (another version's build, a bake file) never change what a build copies."""
+    return context / "meta" / str(version) / variant / platform.replace("/", "-") / "version.json"
 
 
 def select_targets(variants: list[Variant], targets: list[str]) -> tuple[str, ...]:
@@ -322,7 +324,7 @@ def _build_args(
         "RUNTIME_BASE": chosen.runtime,
         "LLAMA_BUILD_NUMBER": str(inputs.pin.build_number),
         "LLAMA_BUILD_COMMIT": inputs.pin.short_commit,
-        "VERSION_JSON": meta_path(inputs.context, variant.name, platform)
+        "VERSION_JSON": meta_path(inputs.context, inputs.version, variant.name, platform)
         .relative_to(inputs.context)
         .as_posix(),
     }

@@ -38,7 +38,7 @@ def test_dry_run_rendering_shows_exact_invocations() -> None:
     assert args["LLAMA_BUILD_NUMBER"] == "10454"
     assert args["LLAMA_BUILD_COMMIT"] == "4df29be"
     assert args["BUILD_BASE"] == "llama-images/debian:trixie"
-    assert args["VERSION_JSON"] == "meta/cpu/linux-amd64/version.json"
+    assert args["VERSION_JSON"] == "meta/2611220312-0a1b2c3/cpu/linux-amd64/version.json"
     labels = dict(argv[i + 1].split("=", 1) for i, a in enumerate(argv) if a == "--label")
     assert labels[f"{OCI}.created"] == "2026-11-18T11:06:40Z"
     assert labels[f"{OCI}.version"] == "2611220312-0a1b2c3"
