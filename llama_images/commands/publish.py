@@ -1,11 +1,13 @@
 """`publish-images`: push per platform by digest, merge into a manifest list, smoke-test the
-published list, and only then move `latest-*`. A `release.json` records what happened."""
+published list, sign it and attach its SBOM (cosign), verify both, and only then move
+`latest-*`. A `release.json` records what happened."""
 
 from __future__ import annotations
 
 import difflib
 import json
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +18,7 @@ from llama_images.adapters.registry import OCI_INDEX_TYPE, Registry
 from llama_images.building.plan import image_repository, image_tags, select_targets
 from llama_images.commands.inventory import local_images
 from llama_images.commands.multiarch import PlatformImage, index_document, platform_image
+from llama_images.commands.supply_chain import Signing, signing_for
 from llama_images.errors import ProjectError
 from llama_images.model.metadata import VERSION_JSON_PATH, write_json_atomically
 from llama_images.model.project import Project
@@ -53,6 +56,8 @@ class GroupResult:
     list_digest: str = ""
     platforms: dict[str, str] = field(default_factory=dict)  # platform -> digest
     error: str = ""
+    # The verified signature and SBOM attestation of the index (Signing.verify's record).
+    signature: dict[str, Any] = field(default_factory=dict)
 
 
 def groups_for_version(
@@ -104,14 +109,17 @@ def publish_groups(
     results: list[GroupResult] | None = None,
     mode: PublishMode = "all",
     llama_build: int | None = None,
+    *,
+    signing: Signing | None,
 ) -> list[GroupResult]:
     """Publishes each group; a failure stops there, leaving its `latest` tag untouched.
 
     mode "push" only pushes each platform (a CI job per platform does that); "merge"
-    finds the platforms already pushed, then merges, smoke-tests and moves `latest`;
+    finds the platforms already pushed, then merges, smoke-tests, signs and moves `latest`;
     "all" does both. Results are appended to `results` as they happen, so a caller
     keeps them on failure. With `llama_build`, the tag naming that llama.cpp build moves
-    together with `latest`.
+    together with `latest`. `signing` signs the index and attests its SBOM, and both must
+    verify before any tag moves; None, publishing unsigned, is never a default.
     """
     target_repository = Repository.in_registry(repository)
     name = target_repository.name
@@ -157,12 +165,30 @@ def publish_groups(
             step = "smoke test"
             pinned = f"{target_repository}@{result.list_digest}"
             engine.pull(pinned, auth=registry.engine_auth())
+            sbom = ""
+            seconds: dict[str, float] = {}
             try:
                 version_check(engine, pinned, group, str(version))
                 if smoke is not None:
                     smoke(engine, pinned, group)
+                if signing is not None:
+                    step, started = "sbom", time.monotonic()
+                    sbom = signing.sbom(
+                        engine, pinned, tag=result.tag, platform_digests=result.platforms
+                    )
+                    seconds[step] = round(time.monotonic() - started, 2)
             finally:
                 engine.untag(pinned)
+            if signing is not None:
+                step, started = "sign", time.monotonic()
+                signing.sign(pinned, sbom)
+                seconds[step] = round(time.monotonic() - started, 2)
+                step, started = "verify", time.monotonic()
+                verified = signing.verify(pinned, sbom)
+                seconds[step] = round(time.monotonic() - started, 2)
+                result.signature = {**verified, "seconds": seconds}
+            else:
+                result.signature = {"mode": "none"}
             step = "latest"
             for tag in moving:
                 registry.copy_tag(name, str(versioned), str(tag))
@@ -195,6 +221,7 @@ def write_release_record(
             "build_tag": r.build_tag,
             "manifest_list": r.list_digest,
             "platforms": r.platforms,
+            "signature": r.signature,
             "error": r.error,
         }
     write_json_atomically(path, document)
@@ -222,6 +249,9 @@ def publish(project: Project, *, dry_run: bool, mode: PublishMode = "all") -> li
     # worth doing when they fail.
     registry = Registry(Repository.in_registry(repository).host)
     registry.ping()
+    # So is the signing (cosign present, the key opens), except for a push-only job.
+    signing = None if mode == "push" else signing_for(settings, project.pin(), str(version))
+    signed = "" if mode == "push" else f", signed: {signing.mode if signing else 'none'}"
     engine = Engine.connect(settings.docker, log_dir=settings.cache_path)
     wanted = [
         (variant.name, target)
@@ -253,7 +283,7 @@ def publish(project: Project, *, dry_run: bool, mode: PublishMode = "all") -> li
                     ]
                     for g in groups
                 ],
-                title=f"would publish {version}",
+                title=f"would publish {version}{signed}",
             )
         )
         return []
@@ -271,6 +301,7 @@ def publish(project: Project, *, dry_run: bool, mode: PublishMode = "all") -> li
             results=results,
             mode=mode,
             llama_build=llama_build,
+            signing=signing,
         )
     finally:
         write_release_record(record, version, project.commit().sha, results)

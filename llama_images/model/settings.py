@@ -23,10 +23,14 @@ from llama_images.paths import read_utf8, user_path
 ENV_PREFIX = "LLAMA_IMAGES_"
 BaseMode = Literal["auto", "upstream", "offline"]
 BuilderTarget = Literal["fromsource", "prebuilt"]
+# How publishing signs: `auto` is `key` when a key is set, else `keyless` in a GitHub Actions
+# job holding an OIDC token, else a refusal; `none` publishes unsigned, only when chosen.
+SigningMode = Literal["auto", "key", "keyless", "none"]
 BASE_MODES: tuple[str, ...] = get_args(BaseMode)
 BUILDER_TARGETS: tuple[str, ...] = get_args(BuilderTarget)
+SIGNING_MODES: tuple[str, ...] = get_args(SigningMode)
 # What a value names, for the one-line error about it.
-_WHAT = {"base_mode": "base mode", "builder_target": "builder target"}
+_WHAT = {"base_mode": "base mode", "builder_target": "builder target", "signing": "signing mode"}
 # LLAMA_IMAGES_* names that the CI workflow and the tests read: not settings, yet not typos.
 NOT_SETTINGS = frozenset(
     ENV_PREFIX + name
@@ -81,6 +85,11 @@ class Settings:
     # One image used as build and runtime base of every variant, like the offline base
     # (a rebuilt base, say); empty: the catalog's bases, resolved by base_mode.
     base_override: str = ""
+    # cosign signs every published image and attaches its SBOM (see SigningMode).
+    signing: SigningMode = "auto"
+    # The cosign private key: a path, or a reference cosign reads (env://NAME, a KMS URI);
+    # its password comes from COSIGN_PASSWORD, as cosign reads it.
+    cosign_key: str = ""
 
     @property
     def cache_path(self) -> Path:
@@ -102,6 +111,8 @@ class Settings:
         for name in ("cache_dir", "source_path"):
             if value := getattr(self, name):
                 user_path(value, ENV_PREFIX + name.upper())
+        if self.cosign_key and "://" not in self.cosign_key:
+            user_path(self.cosign_key, f"{ENV_PREFIX}COSIGN_KEY")
         if not self.variants:
             raise ProjectError("no variant chosen: name at least one, e.g. --variants cpu")
         if not self.targets:

@@ -11,12 +11,15 @@ import pytest
 
 from llama_images.adapters.engine import Engine
 from llama_images.adapters.source import fetch_source
+from llama_images.commands.supply_chain import Signing
 from llama_images.errors import ProjectError
 from llama_images.model.catalog import Catalog, Smoke
 from llama_images.model.metadata import write_json_atomically
 from llama_images.model.project import Project
 from llama_images.report import table
 from llama_images.smoke import ImageUnderTest, host_can_run, images_for_version
+from llama_images.testing.signing import CosignKeys
+from llama_images.testing.signing import cosign_keys as make_cosign_keys
 from llama_images.testing.tinymodel import model_folder
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -161,3 +164,18 @@ def smoke(catalog: Catalog, server_image: ImageUnderTest) -> Smoke:
     if reason:
         pytest.skip(f"{server_image.ref} {reason}; a host that has it runs this check")
     return smoke
+
+
+@pytest.fixture(scope="session")
+def cosign_keys(tmp_path_factory: pytest.TempPathFactory) -> CosignKeys:
+    """A fresh cosign key pair for the run: what publishing signs with here."""
+    try:
+        return make_cosign_keys(tmp_path_factory.mktemp("cosign"))
+    except ProjectError as exc:
+        pytest.fail(exc.message, pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def signing(cosign_keys: CosignKeys, project: Project) -> Signing:
+    """Key-mode signing with the run's key pair (a loopback registry has no Rekor)."""
+    return cosign_keys.signing(project.pin(), str(project.version()))

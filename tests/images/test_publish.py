@@ -34,6 +34,7 @@ from llama_images.commands.publish import (
     publish_groups,
     write_release_record,
 )
+from llama_images.commands.supply_chain import Signing
 from llama_images.errors import ProjectError
 from llama_images.model.metadata import OCI, project_label
 from llama_images.model.project import Project
@@ -178,6 +179,7 @@ def test_publish_merges_platforms_and_moves_latest(
     project: Project,
     registry_server: LocalRegistry,
     cpu_runtime: ImageUnderTest,
+    signing: Signing,
     tmp_path: Path,
 ) -> None:
     repository = f"{registry_server.host}/{NAME}"
@@ -187,7 +189,9 @@ def test_publish_merges_platforms_and_moves_latest(
 
     # The amd64 job pushes the local image; the arm64 job pushed an index with provenance.
     amd64 = ImageGroup("cpu", "runtime", {"linux/amd64": cpu_runtime.ref})
-    pushed = publish_groups(engine, registry, repository, version, [amd64], mode="push")
+    pushed = publish_groups(
+        engine, registry, repository, version, [amd64], mode="push", signing=None
+    )
     assert pushed[0].status == "pushed"
     arm64_labels = {**cpu_runtime.labels, project_label("platform"): "linux/arm64"}
     arm64_digest, attestation_digest = push_as_buildkit_does(
@@ -197,10 +201,18 @@ def test_publish_merges_platforms_and_moves_latest(
     both = ImageGroup("cpu", "runtime", {"linux/amd64": "", "linux/arm64": ""})
     build = int(cpu_runtime.labels[project_label("llama-cpp.build-number")])
     results = publish_groups(
-        engine, registry, repository, version, [both], mode="merge", llama_build=build
+        engine,
+        registry,
+        repository,
+        version,
+        [both],
+        mode="merge",
+        llama_build=build,
+        signing=signing,
     )
     result = results[0]
     assert result.status == "published", result.error
+    assert result.signature["verified"] and result.signature["signed"] == result.list_digest
     assert result.platforms == {
         "linux/amd64": pushed[0].platforms["linux/amd64"],
         "linux/arm64": arm64_digest,
@@ -252,16 +264,19 @@ def test_publish_merges_platforms_and_moves_latest(
     written = json.loads(record.read_text())
     assert written["tag"] == f"base-images/v{version}"
     assert written["variants"]["cpu"]["runtime"]["platforms"] == result.platforms
+    assert written["variants"]["cpu"]["runtime"]["signature"]["mode"] == "key"
 
 
 def published_once(
-    engine: Engine, server: LocalRegistry, image: ImageUnderTest
+    engine: Engine, server: LocalRegistry, image: ImageUnderTest, signing: Signing
 ) -> tuple[str, BuildVersion, ImageGroup, str]:
     """Publishes the amd64 image once: (repository, version, group, digest of latest-cpu)."""
     repository = f"{server.host}/{NAME}"
     version = BuildVersion.parse(image.version)
     group = ImageGroup("cpu", "runtime", {"linux/amd64": image.ref})
-    first = publish_groups(engine, Registry(server.host), repository, version, [group])
+    first = publish_groups(
+        engine, Registry(server.host), repository, version, [group], signing=signing
+    )
     return repository, version, group, first[0].list_digest
 
 
@@ -273,15 +288,23 @@ def latest_digest(server: LocalRegistry) -> str | None:
 
 
 def test_failed_push_leaves_latest_where_it_was(
-    engine: Engine, token_registry: LocalRegistry, cpu_runtime: ImageUnderTest
+    engine: Engine, token_registry: LocalRegistry, cpu_runtime: ImageUnderTest, signing: Signing
 ) -> None:
-    repository, version, group, before = published_once(engine, token_registry, cpu_runtime)
+    repository, version, group, before = published_once(
+        engine, token_registry, cpu_runtime, signing
+    )
     newer = BuildVersion(stamp="9912312359", short_hash=version.short_hash)
     token_registry.stop()
     results: list[GroupResult] = []
     with pytest.raises(ProjectError, match=r"cpu runtime failed at push \(linux/amd64\)"):
         publish_groups(
-            engine, Registry(token_registry.host), repository, newer, [group], results=results
+            engine,
+            Registry(token_registry.host),
+            repository,
+            newer,
+            [group],
+            results=results,
+            signing=signing,
         )
     assert results[0].status == "failed"
     token_registry.start()
@@ -289,28 +312,32 @@ def test_failed_push_leaves_latest_where_it_was(
 
 
 def test_refused_push_is_one_line_and_moves_nothing(
-    engine: Engine, token_registry: LocalRegistry, cpu_runtime: ImageUnderTest, tmp_path: Path
+    engine: Engine, token_registry: LocalRegistry, cpu_runtime: ImageUnderTest, signing: Signing
 ) -> None:
-    repository, version, group, before = published_once(engine, token_registry, cpu_runtime)
+    repository, version, group, before = published_once(
+        engine, token_registry, cpu_runtime, signing
+    )
     newer = BuildVersion(stamp="9912312359", short_hash=version.short_hash)
     reader = Registry(token_registry.host, Credentials(PULL_ONLY_USER, token_registry.password))
     reader.ping()  # the login itself is valid: only pushing is refused
     with pytest.raises(ProjectError, match="failed at push") as refused:
-        publish_groups(engine, reader, repository, newer, [group])
+        publish_groups(engine, reader, repository, newer, [group], signing=signing)
     assert "\n" not in refused.value.message
     assert latest_digest(token_registry) == before
     assert f"cpu-{newer}" not in reader.tags(NAME)
 
 
 def test_failed_smoke_test_leaves_latest_where_it_was(
-    engine: Engine, token_registry: LocalRegistry, cpu_runtime: ImageUnderTest
+    engine: Engine, token_registry: LocalRegistry, cpu_runtime: ImageUnderTest, signing: Signing
 ) -> None:
     repository = f"{token_registry.host}/{NAME}"
     group = ImageGroup("cpu", "runtime", {"linux/amd64": cpu_runtime.ref})
     # Publishing the image under another version: its version.json disagrees.
     other = BuildVersion(stamp="9912312359", short_hash=cpu_runtime.version.split("-")[1])
     with pytest.raises(ProjectError, match="failed at smoke test"):
-        publish_groups(engine, Registry(token_registry.host), repository, other, [group])
+        publish_groups(
+            engine, Registry(token_registry.host), repository, other, [group], signing=signing
+        )
     assert latest_digest(token_registry) is None
 
 

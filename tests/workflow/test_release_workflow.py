@@ -31,20 +31,23 @@ from llama_images.model.project import Project
 from llama_images.model.settings import Settings
 from llama_images.model.tags import ImageTag
 from llama_images.testing.localregistry import LocalRegistry, local_registry
+from llama_images.testing.signing import cosign_keys
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKFLOW = ROOT / ".github" / "workflows" / "base-images.yml"
 ACTIONS = ("actions/checkout@v5", "actions/setup-python@v6", "docker/login-action@v4")
-# free-disk-space deletes a runner's SDKs and images: act gets a stand-in that fails the
+# free-disk-space deletes a runner's SDKs and images; cosign-installer downloads cosign from
+# GitHub (here .ci/install-host installed it): act gets a stand-in for each that fails the
 # job if the workflow ever ran it here.
 FREE_DISK_SPACE = "jlumbroso/free-disk-space@v1.3.1"
+NEVER_UNDER_ACT = (FREE_DISK_SPACE, "sigstore/cosign-installer@v3")
 STAND_IN = """\
 name: stand-in that must never run under act
 runs:
   using: composite
   steps:
     - shell: bash
-      run: echo "free-disk-space ran under act" >&2; exit 1
+      run: echo "an action the workflow skips under act ran" >&2; exit 1
 """
 # Capitals on purpose: the workflow must lowercase the owner into the image name.
 OWNER = "Llama-Images-CI"
@@ -204,7 +207,7 @@ class Act:
         workdir.mkdir(parents=True, exist_ok=True)
         event_file, secrets_file = workdir / "event.json", workdir / "secrets"
         event_file.write_text(json.dumps(event))
-        secrets_file.write_text("".join(f"{k}={v}\n" for k, v in (secrets or {}).items()))
+        secrets_file.write_text("".join(secret_line(k, v) for k, v in (secrets or {}).items()))
         secrets_file.chmod(0o600)
         # The repository is named: act otherwise derives it from the clone's remote, which
         # may be a local path or none at all.
@@ -234,7 +237,7 @@ class Act:
             os.devnull,
             *flagged("-P", [f"{label}=-self-hosted" for label in sorted(set(RUNNERS.values()))]),
             *flagged("--local-repository", [f"{name}={self.actions / name}" for name in ACTIONS]),
-            *flagged("--local-repository", [f"{FREE_DISK_SPACE}={self.stand_in}"]),
+            *flagged("--local-repository", [f"{n}={self.stand_in}" for n in NEVER_UNDER_ACT]),
             *flagged("--var", [f"{k}={v}" for k, v in (variables or {}).items()]),
             *flagged("--env", [f"{k}={v}" for k, v in environment.items()]),
         ]
@@ -244,6 +247,14 @@ class Act:
         finally:
             shutil.rmtree(workdir / "act", ignore_errors=True)
         return code, log.read_text(errors="replace")
+
+
+def secret_line(name: str, value: str) -> str:
+    """A line of act's secret file; a value of several lines (a PEM key) goes in quotes."""
+    if "\n" not in value:
+        return f"{name}={value}\n"
+    assert '"' not in value and "\\" not in value and "$" not in value, name
+    return f'{name}="{value}"\n'
 
 
 def job_outputs(log: str) -> dict[str, str]:
@@ -312,7 +323,7 @@ def registry_server(tmp_path: Path) -> Iterator[LocalRegistry]:
 
 
 def test_release_tag_publishes_the_cpu_image(
-    act: Act, registry_server: LocalRegistry, tmp_path: Path
+    act: Act, registry_server: LocalRegistry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     project = Project.open(ROOT)
     commit = project.commit()
@@ -325,6 +336,8 @@ def test_release_tag_publishes_the_cpu_image(
     registry_server.login(config)
     job_config = tmp_path / "job-docker-config"
     job_config.mkdir()
+    # The repository's signing key, as its secrets hold it (act has no OIDC token: no keyless).
+    keys = cosign_keys(tmp_path / "cosign")
     with removed_afterwards(f"{registry_server.host}/"):
         code, log = act.run(
             tmp_path / "run",
@@ -339,7 +352,11 @@ def test_release_tag_publishes_the_cpu_image(
                 "LLAMA_IMAGES_SMOKE_FILTER": SMOKE_FILTER,
             },
             environment={"DOCKER_CONFIG": str(job_config)},
-            secrets={"LLAMA_IMAGES_REGISTRY_TOKEN": registry_server.password},
+            secrets={
+                "LLAMA_IMAGES_REGISTRY_TOKEN": registry_server.password,
+                "COSIGN_PRIVATE_KEY": keys.private.read_text(),
+                "COSIGN_PASSWORD": keys.password,
+            },
         )
         assert code == 0, tail(log)
         smoke = re.search(r"\| =+ (\d+) passed", re.sub(r"\x1b\[[0-9;]*m", "", log))
@@ -350,6 +367,7 @@ def test_release_tag_publishes_the_cpu_image(
         )
         name = repository.partition("/")[2]
         build = project.pin().build_number
+        monkeypatch.setenv("DOCKER_CONFIG", str(config))  # cosign reads the login there
         for target in ("runtime", "server", *project.catalog().variants["cpu"].flavours):
             versioned, latest = image_tags(repository, "cpu", target, version)
             found = registry.manifest(name, versioned.rpartition(":")[2])
@@ -365,9 +383,20 @@ def test_release_tag_publishes_the_cpu_image(
             pinnable = ImageTag("cpu", target).of_build(build)
             pinned = registry.manifest(name, str(pinnable))
             assert pinned is not None and pinned[0].digest == descriptor.digest, pinnable
+            # Signed by digest with the secrets' key: every tag verifies with its public key.
+            for ref in (versioned, latest, f"{repository}:{pinnable}"):
+                payloads = keys.cosign.verify(ref, keys.verifier)
+                signed = {p["critical"]["image"]["docker-manifest-digest"] for p in payloads}
+                assert signed == {descriptor.digest}, ref
 
         runtime, latest_runtime = image_tags(repository, "cpu", "runtime", version)
         assert latest_runtime == f"{repository}:latest-cpu"
+        (statement,) = keys.cosign.verify_attestation(latest_runtime, keys.verifier, "cyclonedx")
+        sbom = statement["predicate"]
+        packages = {c["name"] for c in sbom["components"] if c["type"] == "library"}
+        assert "libgomp1" in packages
+        (llama,) = [c for c in sbom["components"] if c["name"] == "llama.cpp"]
+        assert llama["pedigree"]["commits"][0]["uid"] == project.pin().commit
         listed = registry.manifest(name, runtime.rpartition(":")[2])
         assert listed is not None
         by_digest = f"{repository}@{listed[0].digest}"

@@ -78,6 +78,7 @@ def publish(mode: PublishMode) -> tuple[FakeEngine, FakeRegistry, str, str]:
         [group],
         mode=mode,
         llama_build=10454,
+        signing=None,
     )
     return engine, registry, result.tag, result.latest
 
@@ -108,7 +109,12 @@ def test_merge_writes_the_versioned_tag_then_moves_latest() -> None:
 def test_a_repository_without_a_registry_host_is_refused() -> None:
     with pytest.raises(ProjectError, match="names no registry host: set LLAMA_IMAGES_REGISTRY"):
         publish_groups(
-            cast(Engine, FakeEngine()), cast(Registry, FakeRegistry()), "llama.cpp", VERSION, []
+            cast(Engine, FakeEngine()),
+            cast(Registry, FakeRegistry()),
+            "llama.cpp",
+            VERSION,
+            [],
+            signing=None,
         )
 
 
