@@ -105,7 +105,9 @@ ENV LLAMA_ARG_HOST=0.0.0.0 LLAMA_ARG_PORT=8080 LLAMA_CACHE=/var/cache/llama.cpp
 USER ${LLAMA_UID}:${LLAMA_GID}
 WORKDIR /home/llama
 EXPOSE 8080
-HEALTHCHECK --interval=5s --timeout=10s --start-period=60s --retries=3 \
+# A long start period: failures while a big model loads do not count, and the first
+# success ends it, so a fast server is healthy at once.
+HEALTHCHECK --interval=5s --timeout=10s --start-period=10m --retries=3 \
     CMD ["/usr/local/lib/llama-base-images/healthcheck.sh"]
 ENTRYPOINT ["/usr/local/bin/llama-server"]
 

@@ -57,8 +57,8 @@ def test_hardened_run_is_healthy_and_chats(hardened: RunningServer) -> None:
         {"model": MODEL_NAME, "max_tokens": 8, "messages": [{"role": "user", "content": "hi"}]},
     )
     assert reply["choices"][0]["message"]["content"] is not None
-    top = hardened.container.top(ps_args="-o uid,gid,comm")["Processes"]
-    assert [row[:2] for row in top if "llama-server" in row[2]] == [["4242", "0"]], top
+    top = hardened.container.top(ps_args="-o pid,uid,gid,comm")["Processes"]
+    assert [row[1:3] for row in top if "llama-server" in row[3]] == [["4242", "0"]], top
 
 
 def test_model_cache_is_the_documented_group_writable_volume(
