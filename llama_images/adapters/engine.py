@@ -323,6 +323,32 @@ class Engine:
             with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
                 created.remove(force=True, v=True)
 
+    def container_logs(self, container: Container) -> str:
+        return str(container.logs(stdout=True, stderr=True).decode(errors="replace"))
+
+    def container_state(self, container: Container) -> dict[str, Any]:
+        """The container's State (Status, Health, ExitCode...), read afresh."""
+        container.reload()
+        state: dict[str, Any] = container.attrs.get("State", {})
+        return state
+
+    def exec_in(self, container: Container, argv: Sequence[str]) -> tuple[int, str]:
+        """Runs a command in a running container: its exit code and combined output."""
+        code, output = container.exec_run(list(argv))
+        return int(code), bytes(output).decode(errors="replace")
+
+    def processes(self, container: Container, columns: str) -> list[list[str]]:
+        """`docker top` with `ps -o pid,<columns>`: one row of column values per process."""
+        return [list(row) for row in container.top(ps_args=f"-o pid,{columns}")["Processes"]]
+
+    def stop(self, container: Container, timeout: int) -> None:
+        """SIGTERM, then SIGKILL after `timeout` seconds, as `docker stop` does."""
+        container.stop(timeout=timeout)
+
+    def wait(self, container: Container, timeout: float) -> int:
+        result = container.wait(timeout=timeout)
+        return int(result.get("StatusCode", -1))
+
     @contextlib.contextmanager
     def volume(self) -> Iterator[str]:
         """A fresh named volume (its name), always removed."""

@@ -30,8 +30,8 @@ from llama_images.model.settings import Settings
 from llama_images.model.tags import ImageTag
 from llama_images.model.version import BuildVersion
 from llama_images.report import human_size, table
-from llama_images.smoke import MODEL_MOUNT, run_server
 from llama_images.testing.localregistry import local_registry
+from llama_images.testing.servers import MODEL_MOUNT, run_server
 from llama_images.testing.tinymodel import MODEL_NAME, model_folder
 from llama_images.testing.upstream_recipes import build_upstream
 

@@ -32,7 +32,7 @@ from cryptography.x509.oid import NameOID
 
 from llama_images.adapters.registry import docker_certs_dir
 from llama_images.errors import ProjectError
-from llama_images.smoke import free_port
+from llama_images.testing.servers import free_port
 
 REGISTRY_BINARY = "docker-registry"
 SERVICE = "llama-images-registry"

@@ -17,7 +17,7 @@ from llama_images.model.catalog import Catalog, Smoke
 from llama_images.model.metadata import write_json_atomically
 from llama_images.model.project import Project
 from llama_images.report import table
-from llama_images.smoke import ImageUnderTest, host_can_run, images_for_version
+from llama_images.testing.servers import ImageUnderTest, host_can_run, images_for_version
 from llama_images.testing.signing import CosignKeys
 from llama_images.testing.signing import cosign_keys as make_cosign_keys
 from llama_images.testing.tinymodel import model_folder

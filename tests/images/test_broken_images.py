@@ -10,7 +10,7 @@ import pytest
 
 from llama_images.adapters.engine import BuildRequest, Engine
 from llama_images.model.metadata import project_label
-from llama_images.smoke import MODEL_MOUNT, ImageUnderTest, ServerFailed, run_server
+from llama_images.testing.servers import MODEL_MOUNT, ImageUnderTest, ServerFailed, run_server
 from llama_images.testing.tinymodel import MODEL_NAME
 from tests.images.test_contract import unresolved_libraries
 

@@ -19,7 +19,7 @@ from llama_images.adapters.source import fetch_source
 from llama_images.model.catalog import Catalog
 from llama_images.model.metadata import OCI, project_label
 from llama_images.model.project import Project
-from llama_images.smoke import ImageUnderTest, RunningServer, host_can_run, run_server
+from llama_images.testing.servers import ImageUnderTest, RunningServer, host_can_run, run_server
 from llama_images.testing.tinymodel import MODEL_NAME
 from llama_images.testing.upstream_recipes import UpstreamImage, build_upstream
 

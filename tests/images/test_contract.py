@@ -22,7 +22,7 @@ from llama_images.model.metadata import (
     project_label,
 )
 from llama_images.model.project import Project
-from llama_images.smoke import ImageUnderTest
+from llama_images.testing.servers import ImageUnderTest
 
 NOBODY = "65534:65534"
 _EXPORTS: dict[str, Path] = {}

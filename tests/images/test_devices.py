@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from llama_images.adapters.engine import Engine
-from llama_images.smoke import ImageUnderTest
+from llama_images.testing.servers import ImageUnderTest
 
 # A group id no image defines, standing in for the host's `render` group.
 HOST_RENDER_GID = 44321

@@ -16,7 +16,7 @@ import pytest
 
 from llama_images.adapters.engine import Engine
 from llama_images.model.catalog import Smoke
-from llama_images.smoke import ImageUnderTest, RunningServer, run_server
+from llama_images.testing.servers import ImageUnderTest, RunningServer, serve_variant
 from llama_images.testing.tinymodel import MODEL_NAME
 from tests.images.test_server import MODEL
 
@@ -36,14 +36,13 @@ KILLED = 137
 def hardened(
     engine: Engine, server_image: ImageUnderTest, model_dir: Path, smoke: Smoke
 ) -> Iterator[RunningServer]:
-    with run_server(
+    with serve_variant(
         engine,
         server_image.ref,
         model_dir,
-        args=["-m", MODEL, *smoke.args],
-        environment=dict(smoke.environment),
+        smoke,
+        ["-m", MODEL],
         user=ARBITRARY_USER,
-        requires=smoke.requires,
         run_options=HARDENED,
     ) as running:
         running.wait_healthy()
@@ -57,7 +56,7 @@ def test_hardened_run_is_healthy_and_chats(hardened: RunningServer) -> None:
         {"model": MODEL_NAME, "max_tokens": 8, "messages": [{"role": "user", "content": "hi"}]},
     )
     assert reply["choices"][0]["message"]["content"] is not None
-    top = hardened.container.top(ps_args="-o pid,uid,gid,comm")["Processes"]
+    top = hardened.processes("uid,gid,comm")
     assert [row[1:3] for row in top if "llama-server" in row[3]] == [["4242", "0"]], top
 
 
@@ -83,16 +82,9 @@ def test_model_cache_is_the_documented_group_writable_volume(
 def test_docker_stop_ends_the_server_through_sigterm(
     engine: Engine, server_image: ImageUnderTest, model_dir: Path, smoke: Smoke
 ) -> None:
-    with run_server(
-        engine,
-        server_image.ref,
-        model_dir,
-        args=["-m", MODEL, *smoke.args],
-        environment=dict(smoke.environment),
-        requires=smoke.requires,
-    ) as running:
+    with serve_variant(engine, server_image.ref, model_dir, smoke, ["-m", MODEL]) as running:
         running.wait_ready()
-        running.container.stop(timeout=60)
+        running.stop(timeout=60)
         code = running.wait_exit()
         log = running.logs()
     assert code != KILLED, log[-2000:]

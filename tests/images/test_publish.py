@@ -40,7 +40,6 @@ from llama_images.model.metadata import OCI, project_label
 from llama_images.model.project import Project
 from llama_images.model.settings import Settings
 from llama_images.model.version import BuildVersion
-from llama_images.smoke import ImageUnderTest
 from llama_images.testing.localregistry import (
     PULL_ONLY_USER,
     LocalRegistry,
@@ -48,6 +47,7 @@ from llama_images.testing.localregistry import (
     issue_certificate,
     local_registry,
 )
+from llama_images.testing.servers import ImageUnderTest
 
 ROOT = Path(__file__).resolve().parents[2]
 NAME = "llama.cpp"

@@ -10,7 +10,7 @@ import pytest
 from llama_images.adapters.engine import BuildRequest, Engine, device_options
 from llama_images.model.catalog import Catalog
 from llama_images.model.metadata import project_label
-from llama_images.smoke import MODEL_MOUNT, ImageUnderTest, host_can_run
+from llama_images.testing.servers import MODEL_MOUNT, ImageUnderTest, host_can_run
 from llama_images.testing.tinymodel import MODEL_NAME
 
 DOWNSTREAM_DOCKERFILE = """\

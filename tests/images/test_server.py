@@ -16,29 +16,18 @@ import pytest
 from llama_images.adapters.engine import Engine
 from llama_images.model.catalog import Catalog, Smoke
 from llama_images.model.project import Project
-from llama_images.smoke import (
+from llama_images.testing.servers import (
     MODEL_MOUNT,
     ImageUnderTest,
     RunningServer,
     ServerFailed,
-    host_can_run,
-    run_server,
+    serve_variant,
 )
 from llama_images.testing.tinymodel import MODEL_NAME
 
 MODEL = f"{MODEL_MOUNT}/{MODEL_NAME}"
 PARALLEL = 4
 CONTEXT = 2048
-
-
-@pytest.fixture(scope="session")
-def smoke(catalog: Catalog, server_image: ImageUnderTest) -> Smoke:
-    """How this variant is run here; skipped where the host lacks its device."""
-    smoke = catalog.variants[server_image.variant].smoke
-    reason = host_can_run(smoke.requires)
-    if reason:
-        pytest.skip(f"{server_image.ref} {reason}; a host that has it runs this check")
-    return smoke
 
 
 def variant_server(
@@ -50,18 +39,8 @@ def variant_server(
     environment: dict[str, str] | None = None,
     container_port: int = 8080,
 ) -> contextlib.AbstractContextManager[RunningServer]:
-    """A server of this image, run the way its variant needs (device, environment, args).
-
-    args None: configured by the environment alone, with no argument at all.
-    """
-    return run_server(
-        engine,
-        image.ref,
-        model_dir,
-        args=[] if args is None else [*args, *smoke.args],
-        environment={**smoke.environment, **(environment or {})},
-        container_port=container_port,
-        requires=smoke.requires,
+    return serve_variant(
+        engine, image.ref, model_dir, smoke, args, environment, container_port=container_port
     )
 
 
@@ -86,7 +65,7 @@ def server_log_on_failure(request: pytest.FixtureRequest) -> Iterator[None]:
     report = getattr(request.node, "rep_call", None)
     if report is not None and report.failed and "server" in request.fixturenames:
         running: RunningServer = request.getfixturevalue("server")
-        print(f"---- server log ({running.container.short_id}) ----\n{running.logs()}")
+        print(f"---- server log ----\n{running.logs()}")
 
 
 def test_becomes_healthy(server: RunningServer, metrics: dict[str, float]) -> None:
@@ -96,9 +75,9 @@ def test_becomes_healthy(server: RunningServer, metrics: dict[str, float]) -> No
 
 
 def test_runs_as_its_non_root_user(server: RunningServer) -> None:
-    top = server.container.top(ps_args="-o pid,uid,comm")
-    uids = {int(row[1]) for row in top["Processes"] if "llama-server" in row[2]}
-    assert uids and 0 not in uids, top
+    rows = server.processes("uid,comm")
+    uids = {int(row[1]) for row in rows if "llama-server" in row[2]}
+    assert uids and 0 not in uids, rows
 
 
 def test_health(server: RunningServer) -> None:

@@ -25,8 +25,8 @@ from llama_images.errors import ProjectError
 from llama_images.model.metadata import project_label
 from llama_images.model.project import Project
 from llama_images.model.version import BuildVersion
-from llama_images.smoke import ImageUnderTest
 from llama_images.testing.localregistry import LocalRegistry
+from llama_images.testing.servers import ImageUnderTest
 from llama_images.testing.signing import CosignKeys
 from llama_images.testing.signing import cosign_keys as make_cosign_keys
 from tests.images.test_publish import NAME, latest_digest, push_as_buildkit_does, serve

@@ -21,7 +21,7 @@ from playwright.sync_api import sync_playwright
 from llama_images.adapters.engine import Engine
 from llama_images.model.catalog import Smoke
 from llama_images.model.project import Project
-from llama_images.smoke import ImageUnderTest, RunningServer, run_server
+from llama_images.testing.servers import ImageUnderTest, RunningServer, serve_variant
 from tests.images.test_server import MODEL
 
 REPLY_TIMEOUT_MS = 240_000
@@ -33,13 +33,8 @@ ASSISTANT = '[aria-label="Assistant message with actions"]'
 def ui_server(
     engine: Engine, server_image: ImageUnderTest, model_dir: Path, smoke: Smoke
 ) -> Iterator[RunningServer]:
-    with run_server(
-        engine,
-        server_image.ref,
-        model_dir,
-        args=["-m", MODEL, "-n", "16", *smoke.args],
-        environment=dict(smoke.environment),
-        requires=smoke.requires,
+    with serve_variant(
+        engine, server_image.ref, model_dir, smoke, ["-m", MODEL, "-n", "16"]
     ) as running:
         running.wait_healthy()
         yield running

@@ -17,6 +17,7 @@ from docker.models.containers import Container
 from llama_images.adapters.engine import Engine
 from llama_images.adapters.engine import device_options as engine_device_options
 from llama_images.errors import ProjectError
+from llama_images.model.catalog import Smoke
 from llama_images.model.metadata import CORE_TARGET, OCI, project_label
 
 MODEL_MOUNT = "/models"
@@ -111,12 +112,17 @@ class RunningServer:
         return f"http://127.0.0.1:{self.host_port}"
 
     def logs(self) -> str:
-        return str(self.container.logs(stdout=True, stderr=True).decode(errors="replace"))
+        return self.engine.container_logs(self.container)
 
     def state(self) -> dict[str, Any]:
-        self.container.reload()
-        state: dict[str, Any] = self.container.attrs.get("State", {})
-        return state
+        return self.engine.container_state(self.container)
+
+    def processes(self, columns: str) -> list[list[str]]:
+        """The container's processes: pid and `columns` (ps -o names) per row."""
+        return self.engine.processes(self.container, columns)
+
+    def stop(self, timeout: int = 60) -> None:
+        self.engine.stop(self.container, timeout)
 
     def health(self) -> str:
         return str(self.state().get("Health", {}).get("Status", "none"))
@@ -161,28 +167,26 @@ class RunningServer:
 
     def mapped_libraries(self, pid: int = 1) -> list[str]:
         """Paths of the shared objects a process in the container has loaded."""
-        code, output = self.container.exec_run(["cat", f"/proc/{pid}/maps"])
+        code, output = self.engine.exec_in(self.container, ["cat", f"/proc/{pid}/maps"])
         if code != 0:
-            raise ProjectError(f"cannot read /proc/{pid}/maps: {output.decode(errors='replace')}")
+            raise ProjectError(f"cannot read /proc/{pid}/maps: {output}")
         paths = {
             line.split()[-1]
-            for line in output.decode().splitlines()
+            for line in output.splitlines()
             if line.split() and ".so" in line.split()[-1]
         }
         return sorted(paths)
 
     def resident_bytes(self, pid: int = 1) -> int:
         """Resident memory (VmRSS) of a process in the container, in bytes."""
-        code, output = self.container.exec_run(["cat", f"/proc/{pid}/status"])
-        text = output.decode(errors="replace")
+        code, text = self.engine.exec_in(self.container, ["cat", f"/proc/{pid}/status"])
         for line in text.splitlines() if code == 0 else []:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) * 1024
         raise ProjectError(f"no VmRSS in /proc/{pid}/status: {text[:300]}")
 
     def wait_exit(self, timeout: float = 120.0) -> int:
-        result = self.container.wait(timeout=timeout)
-        return int(result.get("StatusCode", -1))
+        return self.engine.wait(self.container, timeout)
 
     def post(self, path: str, document: Mapping[str, Any]) -> dict[str, Any]:
         response = self.client.post(path, json=document)
@@ -246,3 +250,28 @@ def run_server(
             yield server
         finally:
             server.client.close()
+
+
+def serve_variant(
+    engine: Engine,
+    image: str,
+    model_dir: Path,
+    smoke: Smoke,
+    args: Sequence[str] | None,
+    environment: Mapping[str, str] | None = None,
+    **options: Any,
+) -> contextlib.AbstractContextManager[RunningServer]:
+    """A server of an image, run the way its variant needs (device, environment, args).
+
+    args None: configured by the environment alone, with no argument at all; `options`
+    go to run_server (container_port, user, run_options).
+    """
+    return run_server(
+        engine,
+        image,
+        model_dir,
+        args=[] if args is None else [*args, *smoke.args],
+        environment={**smoke.environment, **(environment or {})},
+        requires=smoke.requires,
+        **options,
+    )
