@@ -42,6 +42,7 @@ NOT_SETTINGS = frozenset(
         "REGISTRY_TOKEN",
         "REGISTRY_USER",
         "SMOKE_FILTER",
+        "SOAK_SECONDS",
         "VOCAB",
     )
 )
