@@ -19,6 +19,7 @@ from llama_images.adapters.engine import device_options as engine_device_options
 from llama_images.errors import ProjectError
 from llama_images.model.catalog import Smoke
 from llama_images.model.metadata import CORE_TARGET, OCI, project_label
+from llama_images.testing.tinymodel import MODEL_NAME
 
 MODEL_MOUNT = "/models"
 HEALTHY_TIMEOUT = 180.0
@@ -275,3 +276,15 @@ def serve_variant(
         requires=smoke.requires,
         **options,
     )
+
+
+def seeded_chat(prompt: str, seed: int, max_tokens: int = 16) -> dict[str, Any]:
+    """A greedy, seeded chat request for the tiny model: its reply (noise) is repeatable, so
+    a request that fails on what was generated fails the same way when rerun."""
+    return {
+        "model": MODEL_NAME,
+        "max_tokens": max_tokens,
+        "temperature": 0,
+        "seed": seed,
+        "messages": [{"role": "user", "content": prompt}],
+    }

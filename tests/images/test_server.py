@@ -21,6 +21,7 @@ from llama_images.testing.servers import (
     ImageUnderTest,
     RunningServer,
     ServerFailed,
+    seeded_chat,
     serve_variant,
 )
 from llama_images.testing.tinymodel import MODEL_NAME
@@ -196,20 +197,12 @@ def test_model_offloaded_to_the_device(
 
 
 def test_concurrent_chats(server: RunningServer, metrics: dict[str, float]) -> None:
-    # Greedy and seeded: the tiny model's text is noise, so a request that fails on what
-    # was generated fails again the same way when rerun.
     def one(index: int) -> float:
         started = time.monotonic()
         response = httpx.post(
             f"{server.base_url}/v1/chat/completions",
             timeout=300,
-            json={
-                "model": MODEL_NAME,
-                "max_tokens": 16,
-                "temperature": 0,
-                "seed": index,
-                "messages": [{"role": "user", "content": f"Request {index}: say hi."}],
-            },
+            json=seeded_chat(f"Request {index}: say hi.", index),
         )
         if response.status_code != 200:
             raise AssertionError(f"request {index}: {response.status_code} {response.text[:300]}")

@@ -17,8 +17,7 @@ import httpx
 
 from llama_images.adapters.engine import Engine
 from llama_images.model.catalog import Smoke
-from llama_images.testing.servers import ImageUnderTest, RunningServer, ServerFailed
-from llama_images.testing.tinymodel import MODEL_NAME
+from llama_images.testing.servers import ImageUnderTest, RunningServer, ServerFailed, seeded_chat
 from tests.images.test_server import CONTEXT, MODEL, PARALLEL, variant_server
 
 SOAK_SECONDS = float(os.environ.get("LLAMA_IMAGES_SOAK_SECONDS", "90"))
@@ -47,14 +46,7 @@ def chat_until(
             seed = worker * 100_000 + done
             try:
                 response = client.post(
-                    "/v1/chat/completions",
-                    json={
-                        "model": MODEL_NAME,
-                        "max_tokens": 16,
-                        "temperature": 0,
-                        "seed": seed,
-                        "messages": [{"role": "user", "content": f"Soak {seed:07d}: say hi."}],
-                    },
+                    "/v1/chat/completions", json=seeded_chat(f"Soak {seed:07d}: say hi.", seed)
                 )
             except httpx.TransportError as exc:
                 return done, f"request {seed}: {exc!r}"
