@@ -20,7 +20,7 @@ from llama_images.model.catalog import Smoke
 from llama_images.testing.servers import ImageUnderTest, RunningServer, ServerFailed, seeded_chat
 from tests.images.test_server import CONTEXT, MODEL, PARALLEL, variant_server
 
-SOAK_SECONDS = float(os.environ.get("LLAMA_IMAGES_SOAK_SECONDS", "90"))
+SOAK_SECONDS = float(os.environ.get("LLAMA_IMAGES_SOAK_SECONDS", "60"))
 SAMPLE_SECONDS = 5.0
 MIB = 1024 * 1024
 GROWTH_RATIO = 0.10
