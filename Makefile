@@ -40,7 +40,8 @@ test-local-images clean-local-images publish-images: $(VENV)/.installed host
 # Everything CI runs: lint, types, unit tests, then build the images (warm
 # caches make this quick), prove they serve a model, and run the release
 # workflow with act (skipped, saying why, where act's copies of the actions are
-# absent: LLAMA_IMAGES_ACTIONS_DIR, default ../shared/actions).
+# absent: LLAMA_IMAGES_ACTIONS_DIR, default ../shared/actions). Building upstream's
+# recipes to compare with is left to `nox -s equivalence` and the bench.
 test: $(VENV)/.installed host
 	$(NOX) -s lint typecheck tests
 	$(INVOKE) build-local $(ARGS)

@@ -1,4 +1,5 @@
-"""Nox sessions: lint, typecheck, unit tests, image tests, the workflow run and benchmarks."""
+"""Nox sessions: lint, typecheck, unit tests, image tests, the equivalence check, the workflow run
+and benchmarks."""
 
 from __future__ import annotations
 
@@ -40,6 +41,31 @@ def test_images(session: nox.Session) -> None:
     """Prove that every image built for HEAD's version honours the contract and serves a model."""
     session.install("-e", ".[test]")
     session.run("pytest", "tests/images", *session.posargs)
+
+
+@nox.session(python=PYTHON, default=False)
+def equivalence(session: nox.Session) -> None:
+    """Build upstream's own recipe for each composed variant and compare: same text, same modules.
+
+    Not part of `make test`: upstream's recipe compiles everything, about 15 minutes cold.
+    """
+    session.install("-e", ".[test]")
+    session.run(
+        "pytest",
+        "--equivalence",
+        "tests/images/composition/test_upstream_equivalence.py",
+        *session.posargs,
+    )
+
+
+@nox.session(python=PYTHON, default=False)
+def faults(session: nox.Session) -> None:
+    """Kill a build mid-compile (client and engine) on a private dockerd, then resume it.
+
+    Not part of `make test`: a cold cpu build, killed, then finished: 30 to 60 minutes.
+    """
+    session.install("-e", ".[test]")
+    session.run("pytest", "-m", "faults", "-rs", "tests/faults", *session.posargs)
 
 
 @nox.session(python=PYTHON, default=False)

@@ -3,19 +3,16 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 from invoke.context import Context
-from invoke.exceptions import Exit
 from invoke.tasks import task
 
 from llama_images.building import builder, ci, recipes
 from llama_images.building import builder_images as toolchains
 from llama_images.building.steps import probe_engine
-from llama_images.commands import drift, inventory, publish, release
-from llama_images.commands.cli import add_parser_hints, shows_errors
+from llama_images.commands import drift, flags, image_tests, inventory, publish, release
+from llama_images.commands.cli import add_parser_hints, exit_with, shows_errors
 from llama_images.model.project import Project
 from llama_images.paths import output_file
 
@@ -23,8 +20,8 @@ ROOT = Path(__file__).resolve().parent
 add_parser_hints()
 
 
-def open_project(**flags: str | None) -> Project:
-    return Project.open(ROOT, flags)
+def open_project(**overrides: str | None) -> Project:
+    return Project.open(ROOT, overrides)
 
 
 @task(name="show-git-info")
@@ -34,19 +31,7 @@ def show_git_info(c: Context) -> None:
     print(inventory.git_info_table(open_project()))
 
 
-@task(
-    name="build-local",
-    help={
-        "variants": "comma-separated variants (default: LLAMA_IMAGES_VARIANTS or cpu)",
-        "platforms": "comma-separated platforms (default: the host's)",
-        "dry-run": "print the exact plan and engine invocations, build nothing",
-        "no-cache": "build without the engine's layer cache (ccache stays warm)",
-        "base-mode": "auto, upstream or offline",
-        "targets": "comma-separated targets: runtime, server, media (default: runtime,server)",
-        "builder-target": "fromsource (default) or prebuilt (images from build-builders)",
-        "ccache-registry": "a registry whose exported ccache images seed the builds",
-    },
-)
+@task(name="build-local", help=flags.BUILD_LOCAL)
 @shows_errors
 def build_local(
     c: Context,
@@ -71,14 +56,7 @@ def build_local(
     builder.build_local(project, dry_run=dry_run, no_cache=no_cache)
 
 
-@task(
-    name="build-builders",
-    help={
-        "variants": "comma-separated variants (default: LLAMA_IMAGES_VARIANTS)",
-        "push": "push the builder images to LLAMA_IMAGES_REGISTRY",
-        "dry-run": "list the builder images, build nothing",
-    },
-)
+@task(name="build-builders", help=flags.BUILD_BUILDERS)
 @shows_errors
 def build_builders(
     c: Context, variants: str | None = None, push: bool = False, dry_run: bool = False
@@ -87,15 +65,7 @@ def build_builders(
     toolchains.build_builders(open_project(variants=variants), push=push, dry_run=dry_run)
 
 
-@task(
-    name="export-ccache",
-    help={
-        "registry": "the registry to push to (default: LLAMA_IMAGES_CCACHE_REGISTRY)",
-        "variants": "comma-separated variants whose toolchains to export",
-        "platforms": "comma-separated platforms (default: the host's)",
-        "dry-run": "list the ccache images, build and push nothing",
-    },
-)
+@task(name="export-ccache", help=flags.EXPORT_CCACHE)
 @shows_errors
 def export_ccache(
     c: Context,
@@ -117,64 +87,39 @@ def check_base_images_version(c: Context) -> None:
     print(inventory.version_status_table(project, probe_engine(project)))
 
 
-@task(
-    name="clean-local-images",
-    help={"dry-run": "list what would be removed", "keep-current": "keep HEAD's version"},
-)
+@task(name="clean-local-images", help=flags.CLEAN_LOCAL_IMAGES)
 @shows_errors
 def clean_local_images(c: Context, dry_run: bool = False, keep_current: bool = False) -> None:
     """Remove the images this project built from the local engine."""
     print(inventory.clean_local_images_report(open_project(), dry_run, keep_current))
 
 
-@task(
-    name="test-local-images",
-    help={"image": "an image reference to test (repeatable)", "variant": "test one variant"},
-    iterable=["image"],
-)
+@task(name="test-local-images", help=flags.TEST_LOCAL_IMAGES, iterable=["image"])
 @shows_errors
 def test_local_images(
     c: Context, image: list[str] | None = None, variant: str | None = None
 ) -> None:
     """Prove that every image built for HEAD's version serves a model (nox -s test_images)."""
-    posargs = [arg for ref in image or [] for arg in ("--image", ref)]
-    if variant:
-        posargs += ["--variant", variant]
-    argv = [sys.executable, "-m", "nox", "-s", "test_images"]
-    if posargs:
-        argv += ["--", *posargs]
-    done = subprocess.run(argv, cwd=ROOT, check=False)
-    if done.returncode != 0:
-        raise Exit(code=done.returncode)
+    exit_with(image_tests.run_image_tests(ROOT, image or [], variant))
 
 
-@task(
-    name="diff-upstream",
-    help={
-        "upstream": "a llama.cpp tree to compare with (default: the pinned source)",
-        "update": "record the upstream facts of that tree (after a reviewed pin bump)",
-    },
-)
+@task(name="diff-upstream", help=flags.DIFF_UPSTREAM)
 @shows_errors
 def diff_upstream(c: Context, upstream: str | None = None, update: bool = False) -> None:
     """Compare upstream's .devops/ recipes with the recorded facts and our Dockerfiles."""
     report, drifted = drift.diff_upstream_report(open_project(), upstream, update)
     print(report)
-    if drifted:
-        raise Exit(code=1)
+    exit_with(1 if drifted else 0)
 
 
-@task(
-    name="render-recipes",
-    help={"check": "change nothing; fail, naming them, if recipes are out of date"},
-)
+@task(name="render-recipes", help=flags.RENDER_RECIPES)
 @shows_errors
 def render_recipes(c: Context, check: bool = False) -> None:
     """Render every variant's Dockerfile from base-images/templates/ and variants.toml."""
     print(recipes.render_recipes(open_project(), check=check))
 
 
-@task(name="release-base-images", help={"dry-run": "check everything, show what would happen"})
+@task(name="release-base-images", help=flags.RELEASE_BASE_IMAGES)
 @shows_errors
 def release_base_images(c: Context, dry_run: bool = False) -> None:
     """Tag HEAD as a release (base-images/v<version>) and push the tag, after every check."""
@@ -183,18 +128,7 @@ def release_base_images(c: Context, dry_run: bool = False) -> None:
     print("\n".join(f"{prefix}: {step}" for step in plan.steps()))
 
 
-@task(
-    name="publish-images",
-    help={
-        "variants": "comma-separated variants (default: LLAMA_IMAGES_VARIANTS)",
-        "registry": "registry host to publish to (default: LLAMA_IMAGES_REGISTRY)",
-        "platforms": "comma-separated platforms (default: the host's)",
-        "targets": "comma-separated targets: runtime, server, media (default: runtime,server)",
-        "mode": "all (default); push: only push this host's platforms; "
-        "merge: merge what was pushed, smoke-test, move latest",
-        "dry-run": "show what would be pushed",
-    },
-)
+@task(name="publish-images", help=flags.PUBLISH_IMAGES)
 @shows_errors
 def publish_images(
     c: Context,
@@ -221,17 +155,7 @@ def ci_matrix(c: Context) -> None:
     print(json.dumps(ci.job_matrix(open_project().catalog())))
 
 
-@task(
-    name="bake-file",
-    help={
-        "variants": "comma-separated variants (default: LLAMA_IMAGES_VARIANTS)",
-        "platforms": "comma-separated platforms (default: the host's)",
-        "output": "where to write it (default: docker-bake.json)",
-        "cache": "registry repository for the BuildKit cache chain (optional)",
-        "parent": "parent commit, for the cache chain",
-        "branch": "release branch, for the cache chain",
-    },
-)
+@task(name="bake-file", help=flags.BAKE_FILE)
 @shows_errors
 def bake_file(
     c: Context,
@@ -247,10 +171,7 @@ def bake_file(
     print(ci.write_bake_file(project, output_file(output, "--output"), cache, parent, branch))
 
 
-@task(
-    name="bench",
-    help={"bump-source": "a newer llama.cpp tree: also measure a pin-bump rebuild"},
-)
+@task(name="bench", help=flags.BENCH)
 @shows_errors
 def run_bench(c: Context, bump_source: str = "") -> None:
     """Measure build cost and image figures against references from the same run."""

@@ -6,8 +6,11 @@
 # Upstream's global ARGs, names and defaults unchanged (AMDGPU_VERSION is
 # declared upstream but used nowhere; it is kept so the two stay comparable);
 # upstream builds and runs on the same complete ROCm image.
-# The core is built by the distribution's gcc, the HIP code by ROCm's clang, for
-# ROCM_DOCKER_ARCH (upstream's list, mostly what rocBLAS supports).
+# The core is built by the distribution's gcc, the HIP code by the clang that
+# `hipconfig -l` names (ROCm's; Debian's clang 21 on the offline profile, where
+# `hipconfig -R` is /usr), for ROCM_DOCKER_ARCH (upstream's list, mostly what
+# rocBLAS supports). TOOLKIT_*_PACKAGES are empty on ROCm's base, which has the
+# toolkit; the offline profile installs Debian's.
 # No library needs a host driver: the whole user-space stack (HIP, HSA runtime,
 # rocBLAS, hipBLAS, libdrm_amdgpu) is in the image; the host gives only the
 # amdgpu kernel driver and /dev/kfd, /dev/dri.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -68,3 +69,11 @@ def write_text_atomically(path: Path, text: str) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def link_or_copy(source: str | Path, copy: str | Path) -> None:
+    """`copy` becomes a hard link to `source` where the file system allows, else a copy."""
+    try:
+        os.link(source, copy)
+    except OSError:
+        shutil.copy2(source, copy)

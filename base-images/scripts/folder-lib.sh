@@ -28,3 +28,33 @@ link_folder() {
         if [ -L "$path" ]; then cp -P "$path" "$dest_dir/"; else ln "$path" "$dest_dir/$name"; fi
     done
 }
+
+# libraries_option "$@": when the arguments open with `--libraries 'PATH...'`, sets
+# LIBRARIES to those paths (globs allowed); the caller shifts by SHIFT.
+libraries_option() {
+    LIBRARIES=
+    SHIFT=0
+    if [ "${1:-}" = --libraries ]; then
+        [ $# -ge 2 ] || die "--libraries needs its paths"
+        LIBRARIES=$2
+        SHIFT=2
+    fi
+}
+
+# bundle_libraries DEST 'PATH...': copies a toolkit's libraries (globs allowed, links
+# kept as links) into DEST and makes the RUNPATH of each ELF file $ORIGIN, as the
+# folder's own (a wheel's libraries carry RPATH); prints the names it added.
+bundle_libraries() {
+    dest_dir=$1
+    for path in $2; do
+        [ -e "$path" ] || [ -L "$path" ] || die "no toolkit library matches $path"
+        name=$(basename "$path")
+        [ ! -e "$dest_dir/$name" ] || die "$name is already in $dest_dir"
+        cp -P "$path" "$dest_dir/"
+        if [ ! -L "$path" ] && head -c 4 "$path" | grep -q ELF; then
+            # shellcheck disable=SC2016 # $ORIGIN is for the dynamic linker
+            patchelf --set-rpath '$ORIGIN' "$dest_dir/$name"
+        fi
+        printf '%s ' "$name"
+    done
+}

@@ -76,6 +76,11 @@ def device_options(requirement: str) -> dict[str, Any]:
     if requirement == "nvidia-gpu":
         request = docker.types.DeviceRequest(count=-1, capabilities=[["gpu"]])
         return {"device_requests": [request]}
+    if requirement == "amd-gpu":
+        # The server user owns no device group: it gets the host's groups of the nodes.
+        nodes = [Path("/dev/kfd"), *Path("/dev/dri").glob("renderD*")]
+        groups = sorted({node.stat().st_gid for node in nodes})
+        return {"devices": ["/dev/kfd", "/dev/dri"], "group_add": [str(g) for g in groups]}
     return {}
 
 
@@ -147,6 +152,14 @@ class Engine:
             self.client.images.pull(ref)
             return True
         except (docker.errors.APIError, docker.errors.ImageNotFound):
+            return False
+
+    def registry_serves(self, ref: str) -> bool:
+        """Whether a registry would serve `ref` to a pull, asked without pulling it."""
+        try:
+            self.client.images.get_registry_data(ref)
+            return True
+        except docker.errors.APIError:
             return False
 
     def image_labels(self, ref: str) -> dict[str, str]:

@@ -8,13 +8,13 @@ it is fetched here and again when it is installed in the build.
 from __future__ import annotations
 
 import hashlib
-import os
 import shutil
 import subprocess
 import tempfile
 from pathlib import Path
 
 from llama_images.errors import ProjectError
+from llama_images.paths import link_or_copy
 
 UI_FOLDER = Path("tools") / "ui"
 MANIFESTS = ("package.json", "package-lock.json")
@@ -74,12 +74,5 @@ def ui_package_cache(source_tree: Path, cache: Path) -> Path:
 
 def link_tree(source: Path, copy: Path) -> None:
     """`copy` becomes a copy of `source` made of hard links where the file system allows."""
-
-    def link(src: str, dst: str) -> None:
-        try:
-            os.link(src, dst)
-        except OSError:
-            shutil.copy2(src, dst)
-
     shutil.rmtree(copy, ignore_errors=True)
-    shutil.copytree(source, copy, copy_function=link)
+    shutil.copytree(source, copy, copy_function=link_or_copy)

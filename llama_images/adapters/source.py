@@ -262,15 +262,15 @@ def check_cached_tree(tree: Path, record: SourceRecord) -> SourceTree:
     return SourceTree(path=tree, origin=record.origin, proof=proof, files=record.files)
 
 
-def _cached_source(final: Path) -> SourceTree | None:
-    """The verified cached tree, or None when there is none or it must be fetched again."""
+def _cached_source(final: Path) -> SourceTree | str | None:
+    """The verified cached tree; else why the cached entry must be fetched again, or None
+    when there is none."""
     if not final.exists():
         return None
     try:
         record = read_record(final)
     except IncompleteCache as exc:
-        print(f"==> cached llama.cpp source {final} {exc}: fetching it again", file=sys.stderr)
-        return None
+        return f"cached llama.cpp source {final} {exc}"
     return check_cached_tree(final, record)
 
 
@@ -304,8 +304,10 @@ def fetch_source(pin: Pin, cache: Path, override: str = "") -> SourceTree:
     sources = _prepare_cache(cache)
     final = sources / pin.commit
     cached = _cached_source(final)
-    if cached is not None:
+    if isinstance(cached, SourceTree):
         return cached
+    # Said once the outcome is known: with it, a failed fetch is still one line.
+    stale = cached or ""
     failures: list[str] = []
     for spec in pin.sources:
         with tempfile.TemporaryDirectory(dir=sources, prefix=".fetch-") as tmp:
@@ -325,5 +327,9 @@ def fetch_source(pin: Pin, cache: Path, override: str = "") -> SourceTree:
                 continue
             if not is_llama_tree(tree):
                 raise ProjectError(f"{spec.describe()} did not yield a llama.cpp tree")
-            return _install(tree, final, spec.describe(), proof)
-    raise ProjectError("no source of llama.cpp could be fetched: " + "; ".join(failures))
+            installed = _install(tree, final, spec.describe(), proof)
+            if stale:
+                print(f"==> {stale}: fetched it again", file=sys.stderr)
+            return installed
+    cause = f"{stale}, and " if stale else ""
+    raise ProjectError(f"{cause}no source of llama.cpp could be fetched: " + "; ".join(failures))

@@ -48,6 +48,21 @@ def host_debian_mirror(sources: tuple[Path, ...] = APT_SOURCES) -> str | None:
     return None
 
 
+def accept_expired_release(sources_list: Path) -> None:
+    """Marks each source line of a sources.list `check-valid-until=no`: apt's per-source form
+    of `-o Acquire::Check-Valid-Until=false`, for a suite whose Release file on the mirror
+    is past its Valid-Until date (check_valid_until = false in the catalog)."""
+    text = sources_list.read_text()
+    sources_list.write_text(
+        re.sub(
+            r"^(deb|deb-src) (?:\[([^]]*)\] )?",
+            lambda line: f"{line[1]} [{line[2] + ' ' if line[2] else ''}check-valid-until=no] ",
+            text,
+            flags=re.MULTILINE,
+        )
+    )
+
+
 @dataclass
 class BaseResolver:
     """Chooses bases per variant, pulling or making each one at most once per run."""
@@ -69,12 +84,12 @@ class BaseResolver:
                 "check registry access or set LLAMA_IMAGES_BASE_MODE=auto"
             )
         if not variant.offline.supported:
+            why = variant.offline.reason or "the offline Debian base has no toolkit for it"
             raise ProjectError(
-                f"variant {variant.name} needs its vendor's base images "
-                f"({variant.bases.build}), which no registry serves here; "
-                "the offline Debian base has no toolkit for it"
+                f"variant {variant.name} needs its upstream base images "
+                f"({variant.bases.build}), which no registry serves here; {why}"
             )
-        ref = self.ensure_offline_base()
+        ref = self.ensure_offline_base(self.offline.for_variant(variant.offline))
         return ResolvedBases(ref, ref, "offline")
 
     def _upstream_available(self, bases: Bases) -> bool:
@@ -83,14 +98,16 @@ class BaseResolver:
     def _available_ref(self, ref: str) -> bool:
         if ref not in self._available:
             present = self.engine.image_exists(ref)
-            if not present and not self.dry_run:
+            if not present and self.dry_run:
+                present = self.engine.registry_serves(ref)
+            elif not present:
                 print(f"pulling {ref} ...", file=sys.stderr)
                 present = self.engine.try_pull(ref)
             self._available[ref] = present
         return self._available[ref]
 
-    def ensure_offline_base(self) -> str:
-        ref = self.offline.ref
+    def ensure_offline_base(self, base: OfflineBase) -> str:
+        ref = base.ref
         if self.dry_run or self.engine.image_exists(ref):
             return ref
         mirror = self.mirror or host_debian_mirror()
@@ -113,8 +130,8 @@ class BaseResolver:
                 [
                     "debootstrap",
                     "--variant=minbase",
-                    f"--components={','.join(self.offline.components)}",
-                    self.offline.suite,
+                    f"--components={','.join(base.components)}",
+                    base.suite,
                     str(rootfs),
                     mirror,
                 ],
@@ -125,6 +142,8 @@ class BaseResolver:
             )
             if done.returncode != 0:
                 detail = (done.stdout + done.stderr).strip().splitlines()[-1:] or ["no output"]
-                raise ProjectError(f"debootstrap {self.offline.suite} failed: {detail[0]}")
+                raise ProjectError(f"debootstrap {base.suite} failed: {detail[0]}")
+            if not base.check_valid_until:
+                accept_expired_release(rootfs / "etc" / "apt" / "sources.list")
             self.engine.import_rootfs(rootfs, ref, IMAGE_CHANGES)
         return ref

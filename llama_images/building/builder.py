@@ -14,6 +14,7 @@ from typing import Protocol
 from llama_images.adapters.engine import Engine
 from llama_images.adapters.manifest import first_difference, tree_manifest
 from llama_images.adapters.npm import link_tree, lock_key, ui_package_cache
+from llama_images.adapters.pypi import pinned_wheel
 from llama_images.adapters.source import VERIFIED_MARKER, Pin, SourceTree, fetch_source
 from llama_images.building.bases import BaseResolver, ResolvedBases
 from llama_images.building.plan import (
@@ -31,10 +32,13 @@ from llama_images.errors import ProjectError
 from llama_images.model.catalog import Catalog, Variant
 from llama_images.model.metadata import CORE_TARGET, write_json_atomically
 from llama_images.model.project import Project
+from llama_images.paths import link_or_copy
 from llama_images.report import human_size, table
 
 SOURCE_IGNORED_NAMES = (".git", "build", "__pycache__")
 SOURCE_IGNORE = shutil.ignore_patterns(*SOURCE_IGNORED_NAMES)
+# The context folder of the toolkit wheels the recipes' toolchain stages unpack.
+TOOLKITS = "toolkits"
 
 
 @dataclass(frozen=True)
@@ -124,6 +128,7 @@ def stage_context(project: Project, plan: BuildPlan, local_source: bool) -> None
     shutil.rmtree(scripts, ignore_errors=True)
     shutil.copytree(project.base_images / "scripts", scripts)
     stage_ui_packages(project, plan)
+    stage_toolkit_wheels(project, plan)
     for build in plan.builds:
         write_json_atomically(build.version_json_path, build.record.version_json())
 
@@ -162,6 +167,23 @@ def stage_ui_packages(project: Project, plan: BuildPlan) -> None:
     marker.write_text(key + "\n")
 
 
+def stage_toolkit_wheels(project: Project, plan: BuildPlan) -> None:
+    """The toolkit wheel of each planned variant that has one, in the context (toolkits/),
+    from the cache, where it is checked against the catalog's sha256 every time."""
+    catalog = project.catalog()
+    toolkits = {catalog.variants[build.variant].toolkit for build in plan.builds}
+    for toolkit in sorted((t for t in toolkits if t.wheel), key=lambda t: t.wheel):
+        cached = pinned_wheel(
+            toolkit.wheel_project, toolkit.wheel, toolkit.sha256, project.settings.cache_path
+        )
+        staged = plan.context / TOOLKITS / toolkit.wheel
+        if staged.is_file() and staged.samefile(cached):
+            continue
+        staged.parent.mkdir(parents=True, exist_ok=True)
+        staged.unlink(missing_ok=True)
+        link_or_copy(cached, staged)
+
+
 def prepare_plan(
     project: Project,
     selection: Selection,
@@ -192,8 +214,9 @@ def prepare_plan(
     elif engine is None:
         mode = "offline" if settings.base_mode == "auto" else settings.base_mode
         for variant in resolved:
+            offline = catalog.offline.for_variant(variant.offline).ref
             bases[variant.name] = (
-                ResolvedBases(catalog.offline.ref, catalog.offline.ref, "offline")
+                ResolvedBases(offline, offline, "offline")
                 if mode == "offline"
                 else ResolvedBases(variant.bases.build, variant.bases.runtime, "upstream")
             )

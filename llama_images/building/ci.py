@@ -16,7 +16,12 @@ from llama_images.paths import write_text_atomically
 
 # Hosted runners per platform. They have no GPU: a variant whose server needs a
 # device is built and published there but smoke-tested only where that device exists.
-RUNNERS = {"linux/amd64": "ubuntu-24.04", "linux/arm64": "ubuntu-24.04-arm"}
+# ubuntu-24.04-s390x is IBM's runner, offered to some public repositories only.
+RUNNERS = {
+    "linux/amd64": "ubuntu-24.04",
+    "linux/arm64": "ubuntu-24.04-arm",
+    "linux/s390x": "ubuntu-24.04-s390x",
+}
 
 
 def runs_on_hosted_runner(variant: Variant) -> bool:

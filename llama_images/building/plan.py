@@ -12,7 +12,7 @@ from llama_images.adapters.engine import BuildRequest
 from llama_images.adapters.source import Pin, SourceTree
 from llama_images.building.bases import ResolvedBases
 from llama_images.building.dockerfile import parse_dockerfile
-from llama_images.errors import ProjectError
+from llama_images.errors import ProjectError, did_you_mean
 from llama_images.model.catalog import Variant, toolchain, toolkit_version, triple_for
 from llama_images.model.metadata import CORE_TARGET, ImageRecord
 from llama_images.model.settings import BuilderTarget
@@ -31,6 +31,9 @@ class CoreChoice:
 
 
 _DISTRIBUTION = re.compile(r"(ubuntu|debian)[:\-]?(\d+\.\d+|[a-z]+)")
+# Debian's codenames in release order; unstable is newer than any release.
+_DEBIAN_RELEASES = ("buster", "bullseye", "bookworm", "trixie", "forky", "duke")
+_DEBIAN_UNSTABLE = ("sid", "unstable")
 
 
 def toolchain_family(build_base: str) -> str:
@@ -40,16 +43,51 @@ def toolchain_family(build_base: str) -> str:
     return f"{found[1]}-{found[2]}" if found else build_base
 
 
+def release_rank(family: str) -> tuple[str, float] | None:
+    """(distribution, a number that orders its releases), or None for an unknown release."""
+    distribution, _, release = family.partition("-")
+    if distribution == "ubuntu" and re.fullmatch(r"\d+\.\d+", release):
+        return distribution, float(release)
+    if distribution == "debian":
+        if release in _DEBIAN_RELEASES:
+            return distribution, float(_DEBIAN_RELEASES.index(release) + 10)
+        if release in _DEBIAN_UNSTABLE:
+            return distribution, float("inf")
+        if release.isdigit():
+            return distribution, float(release)
+    return None
+
+
+def runs_on(core_family: str, *families: str) -> bool:
+    """Whether a core built on `core_family` runs on each of `families`, in order: the same
+    distribution, each release no older than the one before (glibc and libstdc++ only
+    add symbols)."""
+    ranks = [release_rank(f) for f in (core_family, *families)]
+    if any(rank is None for rank in ranks) or len({r[0] for r in ranks if r}) != 1:
+        return False
+    numbers = [r[1] for r in ranks if r]
+    return numbers == sorted(numbers)
+
+
 def choose_core(variant: Variant, bases: ResolvedBases, cpu_bases: ResolvedBases) -> CoreChoice:
-    """A variant reuses the cpu core only when both compile on the same distribution release."""
+    """A variant reuses the cpu core when it builds and runs on the core's distribution, on
+    the core's release or a newer one; its module then links the core's libraries by soname."""
     if not variant.is_gpu:
         return CoreChoice("single", "is the core")
     if not variant.composition.core:
         return CoreChoice("single", variant.composition.reason)
-    ours, cores = toolchain_family(bases.build), toolchain_family(cpu_bases.build)
-    if ours != cores:
-        return CoreChoice("own", f"build base {bases.build} is {ours}, the cpu core's is {cores}")
-    return CoreChoice("cpu", f"cpu core + {', '.join(variant.backend_modules)}")
+    core = toolchain_family(cpu_bases.build)
+    build, runtime = toolchain_family(bases.build), toolchain_family(bases.runtime)
+    modules = ", ".join(variant.backend_modules)
+    if build == core:
+        return CoreChoice("cpu", f"cpu core + {modules}")
+    if runs_on(core, build, runtime):
+        return CoreChoice("cpu", f"cpu core ({core}) + {modules} built on {build}")
+    return CoreChoice(
+        "own",
+        f"builds on {build} and runs on {runtime}: the cpu core ({core}) runs only on"
+        " its own distribution, at its release or a newer one",
+    )
 
 
 def toolchain_key(build_base: str, platform: str) -> str:
@@ -162,6 +200,7 @@ def select_targets(variants: list[Variant], targets: list[str]) -> tuple[str, ..
     if unknown:
         raise ProjectError(
             f"unknown target {', '.join(unknown)}: known targets are {', '.join(known)}"
+            f"{did_you_mean(unknown[0], known)}"
         )
     for name in set(targets) & set(FLAVOURS):
         lacking = [v.name for v in variants if name not in v.flavours]

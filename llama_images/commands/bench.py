@@ -2,7 +2,8 @@
 
 One run on one machine, from the pinned source and one base: our cold build
 against upstream's recipes built their way, our rebuilds against our cold
-build, image sizes against upstream's, and server start-up per image.
+build, image sizes against upstream's, server start-up per image, and the
+composed images' answers against upstream's builds (llama_images.testing.equivalence).
 """
 
 from __future__ import annotations
@@ -11,8 +12,9 @@ import argparse
 import os
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -23,19 +25,20 @@ from llama_images.building.builder import BuiltImage, build_local, prepare_plan,
 from llama_images.building.builder_images import export_ccache
 from llama_images.building.steps import require_engine
 from llama_images.errors import ProjectError
-from llama_images.model.metadata import write_json_atomically
+from llama_images.model.metadata import project_label, write_json_atomically
 from llama_images.model.project import Project
 from llama_images.model.reference import Repository
-from llama_images.model.settings import Settings
 from llama_images.model.tags import ImageTag
 from llama_images.model.version import BuildVersion
 from llama_images.report import human_size, table
+from llama_images.testing.equivalence import answers, differences
 from llama_images.testing.localregistry import local_registry
 from llama_images.testing.servers import MODEL_MOUNT, run_server
 from llama_images.testing.tinymodel import MODEL_NAME, model_folder
 from llama_images.testing.upstream_recipes import build_upstream
 
 BENCH_VARIANTS = ("cpu", "vulkan")
+PIN_BUMP = "rebuild after a pin bump, ccache kept"
 PROMPT = "The quick brown fox"
 
 
@@ -76,6 +79,7 @@ class BenchResult:
     figures: list[Figure] = field(default_factory=list)
     servers: list[dict[str, Any]] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
+    checks: list[str] = field(default_factory=list)
 
     def add(self, figure: Figure) -> Figure:
         self.figures.append(figure)
@@ -89,6 +93,7 @@ class BenchResult:
             "figures": [{**asdict(f), "ratio": f.ratio, "met": f.met} for f in self.figures],
             "servers": self.servers,
             "failed": self.failed,
+            "checks": self.checks,
         }
 
 
@@ -209,21 +214,6 @@ def measure_server(
         }
 
 
-def rebuild_figure(
-    name: str, action: Callable[[], list[BuiltImage]], cold: float, goal: str = ""
-) -> Figure:
-    seconds, built = timed(action)
-    return Figure(
-        name,
-        seconds,
-        "s",
-        "our cold build",
-        cold,
-        goal,
-        f"compiled: {ccache_rate(built) or 'nothing'}",
-    )
-
-
 def packaging_edit(project: Project, ours: Project, workdir: Path) -> list[BuiltImage]:
     """Builds from a scratch work tree of HEAD whose packaging scripts were edited."""
     with gitinfo.scratch_worktree(project.root, workdir / "edited") as checkout:
@@ -234,234 +224,266 @@ def packaging_edit(project: Project, ours: Project, workdir: Path) -> list[Built
         return build_local(Project(checkout, ours.settings))
 
 
+@dataclass
+class BenchRun:
+    """What the steps share: our project, the engine, the base, the figures, the references."""
+
+    project: Project
+    ours: Project  # the project narrowed to the bench's variants and targets
+    engine: Engine
+    version: BuildVersion
+    base: str
+    tree: Path
+    workdir: Path
+    bump_source: str
+    result: BenchResult
+    cold: float = 0.0
+    registry: str = ""  # the loopback registry, while it runs
+    upstream: dict[str, str] = field(default_factory=dict)  # variant -> upstream's image
+
+    def add(self, figure: Figure) -> None:
+        self.result.add(figure)
+
+    def image(self, variant: str, target: str = "server") -> str:
+        """Our image of a variant and target, as build_local tagged it."""
+        repository = Repository.parse(self.ours.settings.repo)
+        return repository.at(ImageTag(variant, target, self.version))
+
+
+@dataclass(frozen=True)
+class Step:
+    """One named measurement; it adds its figures to the run."""
+
+    name: str
+    measure: Callable[[BenchRun], None]
+
+
+@dataclass(frozen=True)
+class Rebuild:
+    """A rebuild, timed against our cold build."""
+
+    name: str
+    build: Callable[[BenchRun], list[BuiltImage]]
+    goal: str = ""
+
+    def measure(self, run: BenchRun) -> None:
+        seconds, built = timed(partial(self.build, run))
+        compiled = f"compiled: {ccache_rate(built) or 'nothing'}"
+        run.add(Figure(self.name, seconds, "s", "our cold build", run.cold, self.goal, compiled))
+
+
+def run_steps(run: BenchRun, steps: Iterable[Step | Rebuild]) -> None:
+    """Runs each step; one that fails is recorded as failed, with its reason, and the next runs."""
+    for step in steps:
+        try:
+            step.measure(run)
+        except ProjectError as exc:
+            run.result.failed.append(step.name)
+            run.add(Figure(step.name, 0.0, "s", note=f"FAILED: {exc.message}"))
+
+
+def start_run(project: Project, workdir: Path, bump_source: str) -> BenchRun:
+    ours = project.with_settings(variants=",".join(BENCH_VARIANTS), targets="runtime,server")
+    engine = require_engine(ours)
+    plan = prepare_plan(ours, select(ours), engine)
+    base = plan.builds[0].request.build_args["BUILD_BASE"]
+    result = BenchResult(str(plan.version), f"{os.cpu_count()} cores, base {base}")
+    return BenchRun(
+        project=project,
+        ours=ours,
+        engine=engine,
+        version=plan.version,
+        base=base,
+        tree=plan.source.path,
+        workdir=workdir,
+        bump_source=bump_source,
+        result=result,
+    )
+
+
+def cold_build(run: BenchRun) -> float:
+    """Our cold build: no build cache, no cache mounts, no ccache."""
+    run.engine.prune_build_cache()
+    seconds, _ = timed(partial(build_local, run.ours))
+    return seconds
+
+
+def unchanged(run: BenchRun) -> list[BuiltImage]:
+    return build_local(run.ours)
+
+
+def packaging_edited(run: BenchRun) -> list[BuiltImage]:
+    return packaging_edit(run.project, run.ours, run.workdir)
+
+
+def on_new_base(run: BenchRun) -> list[BuiltImage]:
+    refreshed = new_base(run.engine, run.base, run.workdir / "base")
+    return build_local(run.ours.with_settings(base_override=refreshed))
+
+
+def on_fresh_runner(run: BenchRun) -> list[BuiltImage]:
+    """A runner with an empty engine, whose ccache comes from the registry's export."""
+    seeded = run.ours.with_settings(ccache_registry=run.registry)
+    for ref in export_ccache(seeded):
+        run.engine.remove_image(ref)  # a fresh runner pulls it
+    run.engine.prune_build_cache()
+    return build_local(seeded)
+
+
+def pin_bump(run: BenchRun) -> None:
+    if not run.bump_source:
+        note = "not measured: pass --bump-source DIR (a newer llama.cpp tree)"
+        run.add(Figure(PIN_BUMP, 0.0, "s", note=note))
+        return
+    try:
+        Rebuild(PIN_BUMP, on_bumped_source).measure(run)
+    finally:
+        build_local(run.ours)  # back to the pin for the image figures
+
+
+def on_bumped_source(run: BenchRun) -> list[BuiltImage]:
+    return build_local(run.ours.with_settings(source_path=run.bump_source))
+
+
+def build_reference(run: BenchRun, variant: str) -> str:
+    """Upstream's recipe for a variant, built their way with no cache of any kind."""
+    image = build_upstream(
+        run.engine,
+        run.tree,
+        run.project.catalog().variants[variant].upstream_dockerfile,
+        variant,
+        run.project.pin().short_commit,
+        run.base,
+        run.workdir / "upstream",
+        no_cache=True,
+    )
+    return image.ref
+
+
+def build_references(run: BenchRun) -> None:
+    """Upstream's images of the bench's variants; their time is our cold build's reference."""
+    upstream_cold = 0.0
+    for variant in BENCH_VARIANTS:
+        seconds, run.upstream[variant] = timed(partial(build_reference, run, variant))
+        upstream_cold += seconds
+    reference = "upstream's recipes, cold"
+    cold = Figure("cold build, cpu + vulkan", run.cold, "s", reference, upstream_cold, "<= 0.6")
+    run.result.figures.insert(0, cold)
+
+
+# What the cpu images add to their base: figure, target, goal, note.
+ADDED_TO_BASE = (
+    ("cpu runtime image adds to its base", "runtime", "", "the folder and libgomp only"),
+    ("cpu server image adds to its base", "server", "", "+ curl for the HEALTHCHECK, a user"),
+    ("cpu media flavour (ffmpeg) adds to its base", "media", "<= 1.0", ""),
+)
+
+
+def sizes(run: BenchRun) -> None:
+    """What each cpu image adds to its base, and what a second pull costs, against upstream's."""
+    build_local(run.ours.with_settings(variants="cpu", targets="media"))
+    theirs = added_bytes(run.engine, run.upstream["cpu"], run.base)
+    for name, target, goal, note in ADDED_TO_BASE:
+        mine = added_bytes(run.engine, run.image("cpu", target), run.base)
+        run.add(Figure(name, mine, "bytes", "upstream's cpu server", theirs, goal, note))
+    run.add(second_pull(run))
+
+
+def second_pull(run: BenchRun) -> Figure:
+    registry = Registry(run.registry)
+    pushed: dict[str, str] = {}
+    for name, ref in {
+        "ours-cpu": run.image("cpu"),
+        "ours-vulkan": run.image("vulkan"),
+        "upstream-cpu": run.upstream["cpu"],
+        "upstream-vulkan": run.upstream["vulkan"],
+    }.items():
+        target = f"{registry.host}/bench/{name}:{run.version}"
+        run.engine.tag(run.engine.image_id(ref), target)
+        run.engine.push(target)
+        pushed[name] = target
+    theirs = second_pull_bytes(registry, pushed["upstream-cpu"], pushed["upstream-vulkan"])
+    ours = second_pull_bytes(registry, pushed["ours-cpu"], pushed["ours-vulkan"])
+    for target in pushed.values():
+        run.engine.untag(target)
+    return Figure(
+        "pull of the vulkan server after the cpu server (compressed)",
+        ours,
+        "bytes",
+        "upstream's, the same pair",
+        theirs,
+    )
+
+
+def servers(run: BenchRun) -> None:
+    """Each server image and upstream's: time to healthy, to the first token, tokens/s."""
+    model_dir = model_folder(run.project.settings.cache_path, run.tree)
+    catalog = run.project.catalog()
+    for variant in BENCH_VARIANTS:
+        smoke = catalog.variants[variant].smoke
+        args, env = list(smoke.args), dict(smoke.environment)
+        measured = [
+            measure_server(run.engine, ref, model_dir, args, env)
+            for ref in (run.image(variant), run.upstream[variant])
+        ]
+        same = "yes" if measured[0]["text"] == measured[1]["text"] else "NO"
+        for entry in measured:
+            entry["matches"] = same
+            run.result.servers.append(entry)
+
+
+def composed_answers(run: BenchRun) -> None:
+    """The equivalence check (tests/images/composition) on each composed image: it answers
+    as upstream's build, its reference here, does."""
+    model_dir = model_folder(run.project.settings.cache_path, run.tree)
+    catalog = run.project.catalog()
+    for variant in BENCH_VARIANTS:
+        ours = run.image(variant)
+        if variant == "cpu" or run.engine.image_labels(ours).get(project_label("core")) != "cpu":
+            continue
+        spec = catalog.variants[variant]
+        mine, theirs = answers(run.engine, ours, run.upstream[variant], model_dir, spec.smoke)
+        found = differences(mine, theirs, spec.backend_modules)
+        if found:
+            raise ProjectError(f"{variant} does not answer as upstream's build: {'; '.join(found)}")
+        check = f"{variant}: the composed server answers as upstream's build"
+        run.result.checks.append(check)
+        print(f"==> bench: {check}", file=sys.stderr)
+
+
+REBUILDS = (
+    Rebuild("no-op rebuild", unchanged, "<s 5"),
+    Rebuild("rebuild after a packaging script edit", packaging_edited, "<= 0.1"),
+    Rebuild("rebuild on a new base image", on_new_base, "<= 0.1"),
+)
+SEEDED = (
+    Rebuild("fresh runner seeded from the registry's ccache", on_fresh_runner, "<= 0.2"),
+    Step(PIN_BUMP, pin_bump),
+)
+AGAINST_UPSTREAM = (Step("image sizes", sizes),)
+SERVED = (
+    Step("servers", servers),
+    Step("composed images answer as upstream's builds", composed_answers),
+)
+
+
 def run_bench(project: Project, workdir: Path, bump_source: str = "") -> BenchResult:
     """Every figure of the bench, measured in this one run.
 
     A step that fails is recorded as failed (with its reason) and the others
     still run; the caller exits non-zero when any failed.
     """
-    settings = project.settings
-    ours = project.with_settings(variants=",".join(BENCH_VARIANTS), targets="runtime,server")
-    engine = require_engine(ours)
-    plan = prepare_plan(ours, select(ours), engine)
-    base = plan.builds[0].request.build_args["BUILD_BASE"]
-    tree = plan.source.path
-    result = BenchResult(str(plan.version), f"{os.cpu_count()} cores, base {base}")
-
-    def step(name: str, measure: Callable[[], Figure | None]) -> None:
-        try:
-            figure = measure()
-        except ProjectError as exc:
-            result.failed.append(name)
-            result.add(Figure(name, 0.0, "s", note=f"FAILED: {exc.message}"))
-            return
-        if figure is not None:
-            result.add(figure)
-
-    # Cold: no build cache, no cache mounts, no ccache.
-    engine.prune_build_cache()
-    cold, _ = timed(lambda: build_local(ours))
-    step(
-        "no-op rebuild",
-        lambda: rebuild_figure("no-op rebuild", lambda: build_local(ours), cold, "<s 5"),
-    )
-    step(
-        "rebuild after a packaging script edit",
-        lambda: rebuild_figure(
-            "rebuild after a packaging script edit",
-            lambda: packaging_edit(project, ours, workdir),
-            cold,
-            "<= 0.1",
-        ),
-    )
-    step(
-        "rebuild on a new base image",
-        lambda: rebuild_figure(
-            "rebuild on a new base image",
-            lambda: build_local(
-                ours.with_settings(base_override=new_base(engine, base, workdir / "base"))
-            ),
-            cold,
-            "<= 0.1",
-        ),
-    )
+    run = start_run(project, workdir, bump_source)
+    run.cold = cold_build(run)
+    run_steps(run, REBUILDS)
+    # The fresh runner pulls its ccache from this registry; the image sizes push to it.
     with local_registry(workdir / "registry", auth="none") as server:
-        seeded = ours.with_settings(ccache_registry=server.host)
-
-        def fresh_runner() -> list[BuiltImage]:
-            for ref in export_ccache(seeded):
-                engine.remove_image(ref)  # a fresh runner pulls it
-            engine.prune_build_cache()
-            return build_local(seeded)
-
-        step(
-            "fresh runner seeded from the registry's ccache",
-            lambda: rebuild_figure(
-                "fresh runner seeded from the registry's ccache", fresh_runner, cold, "<= 0.2"
-            ),
-        )
-        if bump_source:
-            step(
-                "rebuild after a pin bump, ccache kept",
-                lambda: rebuild_figure(
-                    "rebuild after a pin bump, ccache kept",
-                    lambda: build_local(ours.with_settings(source_path=bump_source)),
-                    cold,
-                ),
-            )
-            build_local(ours)  # back to the pin for the image figures
-        else:
-            result.add(
-                Figure(
-                    "rebuild after a pin bump, ccache kept",
-                    0.0,
-                    "s",
-                    note="not measured: pass --bump-source DIR (a newer llama.cpp tree)",
-                )
-            )
-
-        # Upstream's recipes, built their way: no cache of any kind.
-        upstream: dict[str, str] = {}
-        upstream_cold = 0.0
-        for variant in BENCH_VARIANTS:
-            recipe = project.catalog().variants[variant].upstream_dockerfile
-            started = time.monotonic()
-            image = build_upstream(
-                engine,
-                tree,
-                recipe,
-                variant,
-                project.pin().short_commit,
-                base,
-                workdir / "upstream",
-                no_cache=True,
-            )
-            upstream[variant] = image.ref
-            upstream_cold += time.monotonic() - started
-        result.figures.insert(
-            0,
-            Figure(
-                "cold build, cpu + vulkan",
-                cold,
-                "s",
-                "upstream's recipes, cold",
-                upstream_cold,
-                "<= 0.6",
-            ),
-        )
-        step(
-            "image sizes",
-            lambda: sizes(
-                result, engine, ours, plan.version, base, upstream, Registry(server.host)
-            ),
-        )
-    step(
-        "servers",
-        lambda: servers(
-            result,
-            engine,
-            settings,
-            plan.version,
-            upstream,
-            model_folder(settings.cache_path, tree),
-            project,
-        ),
-    )
-    return result
-
-
-def sizes(
-    result: BenchResult,
-    engine: Engine,
-    ours: Project,
-    version: BuildVersion,
-    base: str,
-    upstream: dict[str, str],
-    registry: Registry,
-) -> None:
-    build_local(ours.with_settings(variants="cpu", targets="media"))
-    repo = Repository.parse(ours.settings.repo)
-    cpu_runtime = repo.at(ImageTag("cpu", "runtime", version))
-    cpu_server = repo.at(ImageTag("cpu", "server", version))
-    media = repo.at(ImageTag("cpu", "media", version))
-    theirs = added_bytes(engine, upstream["cpu"], base)
-    result.add(
-        Figure(
-            "cpu runtime image adds to its base",
-            added_bytes(engine, cpu_runtime, base),
-            "bytes",
-            "upstream's cpu server",
-            theirs,
-            note="the folder and libgomp only",
-        )
-    )
-    result.add(
-        Figure(
-            "cpu server image adds to its base",
-            added_bytes(engine, cpu_server, base),
-            "bytes",
-            "upstream's cpu server",
-            theirs,
-            note="+ curl for the HEALTHCHECK, a user",
-        )
-    )
-    result.add(
-        Figure(
-            "cpu media flavour (ffmpeg) adds to its base",
-            added_bytes(engine, media, base),
-            "bytes",
-            "upstream's cpu server",
-            theirs,
-            "<= 1.0",
-        )
-    )
-    pushed: dict[str, str] = {}
-    for name, ref in {
-        "ours-cpu": cpu_server,
-        "ours-vulkan": repo.at(ImageTag("vulkan", "server", version)),
-        "upstream-cpu": upstream["cpu"],
-        "upstream-vulkan": upstream["vulkan"],
-    }.items():
-        target = f"{registry.host}/bench/{name}:{version}"
-        engine.tag(engine.image_id(ref), target)
-        engine.push(target)
-        pushed[name] = target
-    theirs_second = second_pull_bytes(registry, pushed["upstream-cpu"], pushed["upstream-vulkan"])
-    result.add(
-        Figure(
-            "pull of the vulkan server after the cpu server (compressed)",
-            second_pull_bytes(registry, pushed["ours-cpu"], pushed["ours-vulkan"]),
-            "bytes",
-            "upstream's, the same pair",
-            theirs_second,
-        )
-    )
-    for target in pushed.values():
-        engine.untag(target)
-
-
-def servers(
-    result: BenchResult,
-    engine: Engine,
-    settings: Settings,
-    version: BuildVersion,
-    upstream: dict[str, str],
-    model_dir: Path,
-    project: Project,
-) -> None:
-    catalog = project.catalog()
-    repo = Repository.parse(settings.repo)
-    for variant in BENCH_VARIANTS:
-        smoke = catalog.variants[variant].smoke
-        args, env = list(smoke.args), dict(smoke.environment)
-        measured = [
-            measure_server(engine, ref, model_dir, args, env)
-            for ref in (repo.at(ImageTag(variant, "server", version)), upstream[variant])
-        ]
-        same = "yes" if measured[0]["text"] == measured[1]["text"] else "NO"
-        for entry in measured:
-            entry["matches"] = same
-            result.servers.append(entry)
+        run.registry = server.host
+        run_steps(run, SEEDED)
+        build_references(run)
+        run_steps(run, AGAINST_UPSTREAM)
+    run_steps(run, SERVED)
+    return run.result
 
 
 def write_results(result: BenchResult, results_dir: Path) -> Path:

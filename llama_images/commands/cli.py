@@ -39,6 +39,12 @@ def shows_errors(function: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+def exit_with(code: int) -> None:
+    """Ends the task with this exit status, adding no message, unless it is 0."""
+    if code:
+        raise Exit(code=code)
+
+
 def file_system_full(exc: OSError) -> str:
     """The one line for a write that found no space: where, and what to do."""
     where = f" writing {exc.filename}" if exc.filename else ""

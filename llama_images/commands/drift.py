@@ -244,21 +244,26 @@ def diff_ours(catalog: Catalog, tree: Path, compile_script: Path) -> list[Change
 class DriftReport:
     upstream: list[Change]
     ours: list[Change]
-    not_built: list[str]
+    unknown: list[str]  # upstream variants no catalog variant is derived from
 
     @property
     def drifted(self) -> bool:
-        return bool(self.upstream or self.ours)
+        return bool(self.upstream or self.ours or self.unknown)
+
+
+def unknown_variants(catalog: Catalog, facts: dict[str, Any]) -> list[str]:
+    """Upstream's image recipes that no catalog variant is derived from."""
+    known = {v.upstream_dockerfile.removesuffix(".Dockerfile") for v in catalog.variants.values()}
+    return sorted(set(facts["variants"]) - known)
 
 
 def diff_upstream(catalog: Catalog, devops: Path, tree: Path, compile_script: Path) -> DriftReport:
     current = upstream_facts(tree)
     recorded = load_recorded(devops)
-    built = {v.upstream_dockerfile.removesuffix(".Dockerfile") for v in catalog.variants.values()}
     return DriftReport(
         upstream=diff_facts(recorded, current),
         ours=diff_ours(catalog, tree, compile_script),
-        not_built=sorted(set(current["variants"]) - built),
+        unknown=unknown_variants(catalog, current),
     )
 
 
@@ -276,8 +281,11 @@ def render(report: DriftReport) -> str:
                 title=f"{variant}:",
             )
         )
-    if report.not_built:
-        parts.append("upstream recipes this project does not build: " + ", ".join(report.not_built))
+    parts += [
+        f"upstream variant {name} (.devops/{name}.Dockerfile) is unknown to the catalog: "
+        f"give it a [variants.{name}] table in base-images/variants.toml"
+        for name in report.unknown
+    ]
     parts.append("drift found" if report.drifted else "no drift: upstream matches the pin")
     return "\n".join(parts)
 

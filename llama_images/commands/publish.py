@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import difflib
 import json
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -245,7 +244,14 @@ def publish(project: Project, *, dry_run: bool, mode: PublishMode = "all") -> li
         raise ProjectError("no registry to publish to: set LLAMA_IMAGES_REGISTRY or --registry")
     version = project.version()
     repository = image_repository(settings.registry, settings.repo)
-    # The registry and the login are checked first, dry run included: nothing else is
+    # What to publish is read from files alone: a mistyped variant or target is named
+    # before any registry is asked.
+    wanted = [
+        (variant.name, target)
+        for variant in project.catalog().select(list(settings.variants))
+        for target in select_targets([variant], list(settings.targets))
+    ]
+    # The registry and the login are checked next, dry run included: nothing else is
     # worth doing when they fail.
     registry = Registry(Repository.in_registry(repository).host)
     registry.ping()
@@ -253,11 +259,6 @@ def publish(project: Project, *, dry_run: bool, mode: PublishMode = "all") -> li
     signing = None if mode == "push" else signing_for(settings, project.pin(), str(version))
     signed = "" if mode == "push" else f", signed: {signing.mode if signing else 'none'}"
     engine = Engine.connect(settings.docker, log_dir=settings.cache_path)
-    wanted = [
-        (variant.name, target)
-        for variant in project.catalog().select(list(settings.variants))
-        for target in select_targets([variant], list(settings.targets))
-    ]
     if mode == "merge":
         # The platforms were pushed by other jobs: merge what the catalog promises.
         groups = [ImageGroup(v, t, {p: "" for p in settings.platforms}) for v, t in wanted]
@@ -305,5 +306,6 @@ def publish(project: Project, *, dry_run: bool, mode: PublishMode = "all") -> li
         )
     finally:
         write_release_record(record, version, project.commit().sha, results)
-        print(f"release record: {record}", file=sys.stderr)
+        # stdout: on failure, stderr holds the one line that says why.
+        print(f"release record: {record}")
     return results

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import difflib
+import fnmatch
+import re
 import tomllib
 from collections.abc import Collection, Sequence
-from dataclasses import MISSING, dataclass, field, fields, is_dataclass
-from pathlib import Path
+from dataclasses import MISSING, dataclass, field, fields, is_dataclass, replace
+from pathlib import Path, PurePosixPath
 from typing import Any, get_type_hints
 
+from packaging.utils import InvalidWheelFilename, parse_wheel_filename
+
 from llama_images.building.dockerfile import parse_dockerfile
-from llama_images.errors import ProjectError
+from llama_images.errors import ProjectError, did_you_mean
 
 CATALOG_FILE = "variants.toml"
 # The keys of the catalog's top level; every other table's keys are its dataclass's fields.
@@ -18,6 +22,7 @@ TOP_LEVEL_KEYS = ("offline", "web_ui", "runtime_package_reasons", "variants")
 TRIPLES = {
     "linux/amd64": "x86_64-unknown-linux-gnu",
     "linux/arm64": "aarch64-unknown-linux-gnu",
+    "linux/s390x": "s390x-unknown-linux-gnu",
 }
 
 
@@ -32,10 +37,18 @@ class OfflineBase:
     suite: str
     components: tuple[str, ...]
     image: str
+    # False: apt accepts the suite's Release file past its Valid-Until date.
+    check_valid_until: bool = True
 
     @property
     def ref(self) -> str:
         return f"{self.image}:{self.suite}"
+
+    def for_variant(self, profile: OfflineProfile) -> OfflineBase:
+        """The base a variant's offline profile builds on: this one, or its own suite's."""
+        if not profile.suite:
+            return self
+        return replace(self, suite=profile.suite, check_valid_until=profile.check_valid_until)
 
 
 @dataclass(frozen=True)
@@ -55,8 +68,12 @@ class Smoke:
     environment: dict[str, str] = field(default_factory=dict)
     args: tuple[str, ...] = ()
     device_log: str = ""
-    # "nvidia-gpu": the image only runs on a host with an NVIDIA GPU and driver.
+    # "nvidia-gpu", "amd-gpu": the image only runs on a host with that GPU and its driver;
+    # "big-endian-model": it only reads big-endian models.
     requires: str = ""
+    # Name prefixes of the toolkit libraries (a device plugin, say) the server must map
+    # from the variant folder when run this way, besides the backend modules.
+    mapped_libraries: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -89,6 +106,9 @@ class Recipe:
     runtime_setup: tuple[str, ...] = ()
     runtime_env: dict[str, str] = field(default_factory=dict)
     clear_entrypoint: bool = False  # for vendor bases that set an ENTRYPOINT of their own
+    # Toolkit libraries (paths in the toolchain stage, globs allowed) that the folder carries
+    # beside the backend module, their RUNPATH made $ORIGIN: a toolkit no base provides.
+    toolkit_libraries: tuple[str, ...] = ()
     server_packages: tuple[str, ...] = ("curl", "ca-certificates")
     media_packages: tuple[str, ...] = ("ffmpeg",)
 
@@ -98,10 +118,26 @@ PACKAGERS = ("apt", "yum")
 
 @dataclass(frozen=True)
 class Toolkit:
-    """The accelerator toolkit a variant is built with; its version comes from a build arg."""
+    """The accelerator toolkit a variant is built with; its version comes from a build arg,
+    or from the wheel that carries it.
+
+    `wheel`: a PyPI wheel's file name. The host fetches it (build containers may not reach
+    PyPI), checks it against `sha256` on every use and stages it in the build context; the
+    toolchain stage checks it again and unpacks it into /opt/<name>/.
+    """
 
     name: str = ""
     version_arg: str = ""
+    wheel: str = ""
+    sha256: str = ""
+
+    @property
+    def wheel_project(self) -> str:
+        return str(parse_wheel_filename(self.wheel)[0])
+
+    @property
+    def wheel_version(self) -> str:
+        return str(parse_wheel_filename(self.wheel)[1])
 
 
 @dataclass(frozen=True)
@@ -109,9 +145,14 @@ class OfflineProfile:
     """How a variant builds on the debootstrapped Debian base, if it can."""
 
     supported: bool = False
+    # The debootstrapped suite it builds and runs on, when not the [offline] one, and
+    # whether apt checks that suite's Release file for expiry.
+    suite: str = ""
+    check_valid_until: bool = True
     build_args: dict[str, str] = field(default_factory=dict)
     toolkit_version: str = ""
     toolchain: str = ""  # when it differs from the variant's
+    reason: str = ""  # why it cannot, when the base is not what is missing
 
 
 @dataclass(frozen=True)
@@ -157,6 +198,13 @@ class Variant:
     def is_gpu(self) -> bool:
         return self.name != "cpu"
 
+    def is_toolkit_library(self, name: str) -> bool:
+        """Whether a file of the variant folder is one of the toolkit libraries it carries."""
+        return any(
+            fnmatch.fnmatchcase(name, PurePosixPath(pattern).name)
+            for pattern in self.recipe.toolkit_libraries
+        )
+
 
 @dataclass(frozen=True)
 class Catalog:
@@ -171,7 +219,7 @@ class Catalog:
         if unknown:
             raise ProjectError(
                 f"unknown variant {', '.join(unknown)}: known variants are "
-                f"{', '.join(self.variants)}"
+                f"{', '.join(self.variants)}{did_you_mean(unknown[0], self.variants)}"
             )
         return [v for n, v in self.variants.items() if n in names]
 
@@ -303,13 +351,35 @@ def load_catalog(base_images: Path) -> Catalog:
             raise ProjectError(f"variant {variant.name}: core {core!r} is not a variant's core")
         if variant.is_gpu and not core and not variant.composition.reason:
             raise ProjectError(f"variant {variant.name}: say why it builds its own core (reason)")
+        if variant.toolkit.wheel or variant.toolkit.sha256:
+            _check_wheel(variant, tables)
     return Catalog(root=base_images, offline=offline, web_ui=web_ui, variants=variants)
+
+
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
+def _check_wheel(variant: Variant, tables: _Tables) -> None:
+    toolkit = variant.toolkit
+    where = f"[variants.{variant.name}.toolkit]"
+    try:
+        parse_wheel_filename(toolkit.wheel)
+    except InvalidWheelFilename:
+        raise tables.error(f"{where} wheel {toolkit.wheel!r} is no wheel's file name") from None
+    if not _SHA256.fullmatch(toolkit.sha256):
+        raise tables.error(f"{where} sha256 {toolkit.sha256!r} is not 64 lowercase hex digits")
+    if not toolkit.name:
+        raise tables.error(f"{where} lacks the name its wheel is unpacked under (/opt/<name>/)")
+    if toolkit.version_arg:
+        raise tables.error(f"{where} has a wheel: its version is the wheel's, drop version_arg")
 
 
 def toolkit_version(variant: Variant, profile: str) -> str:
     """The toolkit version a variant is built with under a base profile ('' if none)."""
     if not variant.toolkit.name:
         return ""
+    if variant.toolkit.wheel:
+        return variant.toolkit.wheel_version  # the same wheel under every profile
     if profile == "offline":
         return variant.offline.toolkit_version
     arg = variant.toolkit.version_arg

@@ -41,6 +41,7 @@ ISSUER = "llama-images-token-issuer"
 PULL_ONLY_USER = "reader"
 # "none" serves TLS with no login: for measurements, never for the publish tests.
 RegistryAuth = Literal["htpasswd", "token", "none"]
+STORAGE = "storage"  # beside registry.yml
 
 CONFIG = """\
 version: 0.1
@@ -261,6 +262,18 @@ class LocalRegistry:
             self.process.wait(timeout=30)
             self.process = None
 
+    def kill(self) -> None:
+        """SIGKILL, as a crash or an out-of-memory kill ends it: no request is finished."""
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait(timeout=30)
+            self.process = None
+
+    @property
+    def storage(self) -> Path:
+        """Where it keeps blobs, uploads and tags (kept across a restart)."""
+        return self.config.parent / STORAGE
+
     def login(
         self,
         docker_config: Path,
@@ -337,7 +350,7 @@ def local_registry(
     port = free_port()
     config = workdir / "registry.yml"
     config.write_text(
-        CONFIG.format(root=workdir / "storage", port=port, cert=cert, key=key, auth=auth_config)
+        CONFIG.format(root=workdir / STORAGE, port=port, cert=cert, key=key, auth=auth_config)
     )
     host = f"localhost:{port}"
     server = LocalRegistry(

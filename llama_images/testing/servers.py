@@ -85,6 +85,12 @@ def host_can_run(requirement: str) -> str:
         if not Path("/dev/nvidiactl").exists():
             return "needs an NVIDIA GPU and driver, which this host lacks"
         return ""
+    if requirement == "amd-gpu":
+        if not Path("/dev/kfd").exists():
+            return "needs an AMD GPU and the amdgpu kernel driver (/dev/kfd), which this host lacks"
+        return ""
+    if requirement == "big-endian-model":
+        return "reads big-endian models only, and the image tests' tiny model is little-endian"
     return f"unknown requirement {requirement!r}"
 
 

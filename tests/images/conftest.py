@@ -1,4 +1,13 @@
-"""Fixtures for the image tests: the engine, the images under test, the tiny model, results."""
+"""Fixtures for the image tests: the engine, the images under test, the tiny model, results.
+
+The checks are grouped by image along the targets' hierarchy, runtime (the base
+layer) -> server -> media. runtime/ holds the contract every image keeps, so its
+checks run on every image (`image`), and those of the base layer as such
+(`runtime_image`); server/ runs on the server target (`server_image`). What
+spans images has its own folder: composition/ (a GPU image against the cpu
+core, and against upstream's build), publishing/ (registries, signing),
+recipes/ (the recipes against upstream's). shared/ holds the helpers.
+"""
 
 from __future__ import annotations
 
@@ -30,9 +39,19 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("llama-images")
     group.addoption("--image", action="append", default=[], help="image reference to test")
     group.addoption("--variant", action="append", default=[], help="only test this variant")
+    group.addoption(
+        "--equivalence",
+        action="store_true",
+        help="also run the checks marked equivalence, which build upstream's recipes",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "equivalence: builds upstream's recipe to compare with (about 15 minutes cold); "
+        "deselected unless --equivalence (nox -s equivalence)",
+    )
     # Fail fast, with one line, when there is nothing to test.
     if not config.option.collectonly:
         _discover(config)
@@ -65,6 +84,15 @@ def _discover(config: pytest.Config) -> tuple[Engine, list[ImageUnderTest], Proj
         raise pytest.UsageError(exc.message) from None
     config._llama_images = (engine, images, project)  # type: ignore[attr-defined]
     return engine, images, project
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if config.getoption("--equivalence"):
+        return
+    expensive = [item for item in items if item.get_closest_marker("equivalence")]
+    if expensive:
+        config.hook.pytest_deselected(items=expensive)
+        items[:] = [item for item in items if item not in expensive]
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

@@ -19,13 +19,15 @@ def test_matrix_covers_every_variant_and_platform() -> None:
     jobs = job_matrix(CATALOG)["include"]
     expected = {(v.name, p) for v in CATALOG.variants.values() for p in v.platforms}
     assert {(j["variant"], j["platform"]) for j in jobs} == expected
-    assert {j["runner"] for j in jobs} == {"ubuntu-24.04", "ubuntu-24.04-arm"}
+    assert {j["runner"] for j in jobs} == {"ubuntu-24.04", "ubuntu-24.04-arm", "ubuntu-24.04-s390x"}
 
 
 def test_only_variants_that_run_without_a_gpu_are_smoke_tested_on_hosted_runners() -> None:
     jobs = job_matrix(CATALOG)["include"]
-    # vulkan runs on Mesa's lavapipe; every other GPU variant needs its device and driver.
-    assert {j["variant"] for j in jobs if j["smoke"]} == {"cpu", "vulkan"}
+    # vulkan runs on Mesa's lavapipe, openvino on OpenVINO's CPU device; every other GPU
+    # variant needs its device and driver, s390x a big-endian model, and zendnn names no
+    # device to look for.
+    assert {j["variant"] for j in jobs if j["smoke"]} == {"cpu", "vulkan", "openvino"}
     assert {j["variant"] for j in jobs if not j["smoke"]} == {
         "cuda",
         "cuda13",
@@ -33,6 +35,8 @@ def test_only_variants_that_run_without_a_gpu_are_smoke_tested_on_hosted_runners
         "musa",
         "intel",
         "cann",
+        "zendnn",
+        "s390x",
     }
 
 
@@ -48,11 +52,18 @@ def test_bake_definition_matches_the_plan() -> None:
     upstream = {v.name: ResolvedBases(v.bases.build, v.bases.runtime, "upstream") for v in variants}
     plan = plan_of(["cpu", "vulkan"], ("linux/amd64", "linux/arm64"), bases=upstream)
     bake = bake_definition(plan, "ghcr.io/o/cache", parent="f" * 40, branch="main")
-    assert len(bake["target"]) == len(plan.builds) == 8
-    for build in plan.builds:
+    # vulkan composes on the 24.04 core: bake builds that core in vulkan's own stage.
+    images = [b for b in plan.builds if b.target != "core"]
+    assert len(bake["target"]) == len(images) == 8
+    assert {b.platform for b in plan.builds if b.target == "core"} == {
+        "linux/amd64",
+        "linux/arm64",
+    }
+    for build in images:
         arch = build.platform.split("/")[1]
         target = bake["target"][f"{build.variant}-{build.target}-{arch}"]
-        assert target["args"] == dict(build.request.build_args)
+        args = {k: v for k, v in build.request.build_args.items() if k != "CORE_IMAGE"}
+        assert target["args"] == args
         assert target["labels"] == dict(build.request.labels)
         assert target["tags"] == list(build.tags)
         assert target["target"] == build.target

@@ -94,7 +94,11 @@ def test_plan_renders_for_every_variant_and_profile(name: str) -> None:
         bases = (
             ResolvedBases(variant.bases.build, variant.bases.runtime, profile)
             if profile == "upstream"
-            else ResolvedBases(CATALOG.offline.ref, CATALOG.offline.ref, profile)
+            else ResolvedBases(
+                CATALOG.offline.for_variant(variant.offline).ref,
+                CATALOG.offline.for_variant(variant.offline).ref,
+                profile,
+            )
         )
         plan = plan_of([name], (variant.platforms[0],), bases={name: bases})
         runtime = next(b for b in plan.builds if (b.variant, b.target) == (name, "runtime"))

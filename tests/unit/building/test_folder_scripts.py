@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -109,3 +110,89 @@ def test_package_names_a_missing_server_in_one_line(tmp_path: Path) -> None:
     )
     assert done.returncode == 1
     assert done.stderr == f"package.sh: {tmp_path}/llama-server was not built\n"
+
+
+def test_compose_adds_the_toolkit_libraries(tree: tuple[Path, Path], tmp_path: Path) -> None:
+    root, plugin = tree
+    toolkit = tmp_path / "toolkit"
+    toolkit.mkdir()
+    for name in ("libtool.so.7", "libtool_cpu_plugin.so", "libtool_gpu_plugin.so", "libother.so"):
+        (toolkit / name).write_text(name)
+    (toolkit / "libtool.so").symlink_to("libtool.so.7")
+    libraries = f"{toolkit}/libtool.so* {toolkit}/libtool_*_plugin.so"
+    done = subprocess.run(
+        ["sh", str(COMPOSE), "--libraries", libraries, str(plugin), str(root), "vulkan"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    core, variant = root / "cpu", root / "vulkan"
+    added = {"libtool.so", "libtool.so.7", "libtool_cpu_plugin.so", "libtool_gpu_plugin.so"}
+    assert {p.name for p in variant.iterdir()} - {p.name for p in core.iterdir()} == {
+        "libggml-vulkan.so",
+        *added,
+    }
+    assert (variant / "libtool.so").is_symlink()
+    assert "core + libggml-vulkan.so + libtool.so" in done.stdout
+
+
+def test_compose_names_a_toolkit_library_that_is_missing(
+    tree: tuple[Path, Path], tmp_path: Path
+) -> None:
+    root, plugin = tree
+    done = subprocess.run(
+        [
+            "sh",
+            str(COMPOSE),
+            "--libraries",
+            f"{tmp_path}/libnone.so.*",
+            str(plugin),
+            str(root),
+            "x",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 1
+    assert done.stderr == f"compose.sh: no toolkit library matches {tmp_path}/libnone.so.*\n"
+
+
+@pytest.mark.skipif(shutil.which("patchelf") is None, reason="patchelf is not installed")
+def test_package_gives_toolkit_libraries_runpath_origin_and_no_fallback_copy(
+    tmp_path: Path,
+) -> None:
+    """A wheel's library carries RPATH: the folder's copy has RUNPATH $ORIGIN only; the cpu
+    fallback folder leaves the toolkit out, as it leaves out the backend module."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for name in ("llama-server", "libllama.so", "libggml-base.so", "libggml-cpu-x64.so"):
+        (bin_dir / name).write_text(name)
+    (bin_dir / "libggml-tool.so").write_text("tool")
+    (bin_dir / "llama-server").chmod(0o755)
+    toolkit = tmp_path / "toolkit"
+    toolkit.mkdir()
+    elf = toolkit / "libtool.so.7"
+    shutil.copy(str(shutil.which("true")), elf)  # any ELF file that needs only libc
+    subprocess.run(["patchelf", "--force-rpath", "--set-rpath", "/elsewhere", str(elf)], check=True)
+    root = tmp_path / "app"
+    script = REPO_ROOT / "base-images" / "scripts" / "package.sh"
+    done = subprocess.run(
+        ["sh", str(script), "--libraries", str(elf), str(bin_dir), str(root), "tool"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "toolkit libraries: libtool.so.7" in done.stdout
+    dynamic = subprocess.run(
+        ["readelf", "-d", str(root / "tool" / "libtool.so.7")],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert "(RUNPATH)            Library runpath: [$ORIGIN]" in dynamic
+    assert "(RPATH)" not in dynamic
+    assert not (root / "cpu" / "libtool.so.7").exists()
+    assert not (root / "cpu" / "libggml-tool.so").exists()

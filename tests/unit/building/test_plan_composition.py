@@ -7,6 +7,7 @@ import pytest
 from llama_images.building.bases import ResolvedBases
 from llama_images.building.builder import ccache_seeds, check_builder_images
 from llama_images.building.plan import (
+    runs_on,
     select_targets,
     toolchain_family,
     toolchain_key,
@@ -65,6 +66,46 @@ def test_same_distribution_release_composes_across_base_images() -> None:
     assert toolchain_family("quay.io/ascend/cann:8.5.0-910b-openeuler24.03-py3.11").startswith(
         "quay.io"
     )
+
+
+def test_a_newer_release_of_the_cores_distribution_composes_on_the_older_core() -> None:
+    cpu = ResolvedBases("docker.io/ubuntu:24.04", "docker.io/ubuntu:24.04", "upstream")
+    vulkan = ResolvedBases("docker.io/ubuntu:26.04", "docker.io/ubuntu:26.04", "upstream")
+    plan = plan_of(["cpu", "vulkan"], bases={"cpu": cpu, "vulkan": vulkan})
+    composed = [b for b in plan.builds if b.variant == "vulkan"]
+    assert {b.record.core for b in composed} == {"cpu"}
+    assert all(b.request.build_args["BUILD_BASE"] == "docker.io/ubuntu:26.04" for b in composed)
+    assert "ubuntu-24.04" in composed[0].core.reason
+    assert "core" in [b.target for b in plan.builds]
+
+
+@pytest.mark.parametrize(
+    ("core", "build", "runtime"),
+    [
+        ("docker.io/ubuntu:26.04", "docker.io/ubuntu:24.04", "docker.io/ubuntu:24.04"),
+        ("docker.io/ubuntu:24.04", "docker.io/ubuntu:26.04", "docker.io/ubuntu:24.04"),
+        ("llama-images/debian:trixie", "docker.io/ubuntu:26.04", "docker.io/ubuntu:26.04"),
+        ("docker.io/ubuntu:24.04", "quay.io/x/y:1-openeuler24.03", "quay.io/x/y:1-openeuler24.03"),
+    ],
+    ids=["older-build", "older-runtime", "other-distribution", "unknown-release"],
+)
+def test_a_core_never_composes_onto_an_older_or_other_system(
+    core: str, build: str, runtime: str
+) -> None:
+    bases = {
+        "cpu": ResolvedBases(core, core, "upstream"),
+        "vulkan": ResolvedBases(build, runtime, "upstream"),
+    }
+    vulkan = [b for b in plan_of(["cpu", "vulkan"], bases=bases).builds if b.variant == "vulkan"]
+    assert vulkan[0].record.core == "own"
+    assert "runs only on its own distribution" in vulkan[0].core.reason
+
+
+def test_debian_releases_order_by_codename() -> None:
+    assert runs_on("debian-bookworm", "debian-trixie", "debian-sid")
+    assert runs_on("debian-12", "debian-trixie")
+    assert not runs_on("debian-sid", "debian-trixie")
+    assert not runs_on("debian-trixie", "debian-hamm")
 
 
 def test_variants_that_build_everything_say_why() -> None:

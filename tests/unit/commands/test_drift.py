@@ -8,6 +8,8 @@ import pytest
 
 from llama_images.commands import drift
 from llama_images.errors import ProjectError
+from llama_images.model.catalog import load_catalog
+from tests.unit.conftest import REPO_ROOT
 
 RECIPE = """\
 ARG UBUNTU_VERSION={ubuntu}
@@ -98,3 +100,16 @@ def test_record_then_load(tmp_path: Path) -> None:
     loaded = drift.load_recorded(tmp_path)
     assert loaded["llama_cpp"]["tag"] == "b1"
     assert drift.diff_facts(loaded, facts) == []
+
+
+def test_an_upstream_variant_unknown_to_the_catalog_is_drift(tmp_path: Path) -> None:
+    catalog = load_catalog(REPO_ROOT / "base-images")
+    facts = drift.upstream_facts(tree(tmp_path / "t", {"cuda": {}, "newaccel": {}}))
+    assert drift.unknown_variants(catalog, facts) == ["newaccel"]
+    report = drift.DriftReport(upstream=[], ours=[], unknown=["newaccel"])
+    assert report.drifted
+    lines = [line for line in drift.render(report).splitlines() if "newaccel" in line]
+    assert lines == [
+        "upstream variant newaccel (.devops/newaccel.Dockerfile) is unknown to the catalog: "
+        "give it a [variants.newaccel] table in base-images/variants.toml"
+    ]

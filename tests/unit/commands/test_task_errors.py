@@ -173,10 +173,21 @@ def test_a_real_ctrl_c_is_one_line_and_130(tmp_path: Path) -> None:
     (tree / ".devops" / "cpu.Dockerfile").unlink()
     os.mkfifo(tree / ".devops" / "cpu.Dockerfile")  # reading it waits until interrupted
     argv = [sys.executable, "-m", "invoke", "diff-upstream", "--upstream", str(tree)]
-    with subprocess.Popen(argv, cwd=REPO_ROOT, stderr=subprocess.PIPE, text=True) as running:
-        wait_until_blocked_on_a_fifo(running.pid)
-        running.send_signal(signal.SIGINT)
-        _, stderr = running.communicate(timeout=60)
+    # A shell that started this run in the background may have set SIGINT to "ignore",
+    # which the child would inherit: Ctrl-C is what is tested, so give it the default.
+    with subprocess.Popen(
+        argv,
+        cwd=REPO_ROOT,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    ) as running:
+        try:
+            wait_until_blocked_on_a_fifo(running.pid)
+            running.send_signal(signal.SIGINT)
+            _, stderr = running.communicate(timeout=60)
+        finally:
+            running.kill()
     assert running.returncode == INTERRUPTED
     assert stderr.strip() == "error: interrupted (Ctrl-C)"
 

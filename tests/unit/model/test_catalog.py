@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from llama_images.errors import ProjectError
-from llama_images.model.catalog import CATALOG_FILE, load_catalog
+from llama_images.model.catalog import CATALOG_FILE, load_catalog, toolkit_version
 from tests.unit.conftest import REPO_ROOT
 
 REAL_CATALOG = (REPO_ROOT / "base-images" / CATALOG_FILE).read_text()
@@ -87,7 +87,10 @@ def test_unknown_key_with_no_close_match_lists_the_valid_keys(tmp_path: Path) ->
     folder = catalog_folder(tmp_path, edited('suite = "trixie"', 'zzz = "trixie"'))
     with pytest.raises(
         ProjectError,
-        match=r"unknown key 'zzz' in \[offline\]: use one of suite, components, image$",
+        match=(
+            r"unknown key 'zzz' in \[offline\]: "
+            r"use one of suite, components, image, check_valid_until$"
+        ),
     ):
         load_catalog(folder)
 
@@ -120,3 +123,37 @@ def test_the_real_catalog_loads_typed() -> None:
     assert cuda.dockerfile == REPO_ROOT / "base-images" / "cuda.Dockerfile"
     assert "ca-certificates" in catalog.variants["rocm"].runtime_package_reasons
     assert "ffmpeg" in catalog.variants["rocm"].runtime_package_reasons
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "message"),
+    [
+        (
+            'wheel = "openvino-2026.2.1-21919-cp312-cp312-manylinux_2_28_x86_64.whl"',
+            'wheel = "openvino.zip"',
+            "[variants.openvino.toolkit] wheel 'openvino.zip' is no wheel's file name",
+        ),
+        ('sha256 = "efae5ceb', 'sha256 = "EFAE5CEB', "is not 64 lowercase hex digits"),
+        (
+            'toolkit = { name = "openvino", ',
+            'toolkit = { name = "openvino", version_arg = "OPENVINO_VERSION_MAJOR", ',
+            "has a wheel: its version is the wheel's, drop version_arg",
+        ),
+    ],
+)
+def test_a_bad_toolkit_wheel_pin_is_named(
+    tmp_path: Path, before: str, after: str, message: str
+) -> None:
+    with pytest.raises(ProjectError) as raised:
+        load_catalog(catalog_folder(tmp_path, edited(before, after)))
+    assert message in raised.value.message
+
+
+def test_a_wheel_toolkit_has_its_wheels_version_under_every_profile() -> None:
+    openvino = load_catalog(REPO_ROOT / "base-images").variants["openvino"]
+    assert openvino.toolkit.wheel_project == "openvino"
+    assert toolkit_version(openvino, "upstream") == "2026.2.1"
+    assert toolkit_version(openvino, "offline") == "2026.2.1"
+    assert openvino.is_toolkit_library("libopenvino_intel_cpu_plugin.so")
+    assert openvino.is_toolkit_library("libtbb.so.12")
+    assert not openvino.is_toolkit_library("libggml-openvino.so")

@@ -72,8 +72,8 @@ def test_host_platform_default() -> None:
         (
             "platforms",
             "linux/amd46",
-            "unsupported platform 'linux/amd46': supported are linux/amd64, linux/arm64 "
-            "(did you mean linux/amd64?)",
+            "unsupported platform 'linux/amd46': supported are linux/amd64, linux/arm64, "
+            "linux/s390x (did you mean linux/amd64?)",
         ),
     ],
 )

@@ -23,8 +23,8 @@ from llama_images.model.metadata import (
 )
 from llama_images.model.project import Project
 from llama_images.testing.servers import ImageUnderTest
+from tests.images.shared.libraries import run_in, unresolved_libraries
 
-NOBODY = "65534:65534"
 _EXPORTS: dict[str, Path] = {}
 
 
@@ -65,17 +65,6 @@ def elf_files(folder: Path) -> list[Path]:
                 if handle.read(4) == b"\x7fELF":
                     files.append(path)
     return files
-
-
-def run_in(engine: Engine, image: ImageUnderTest, script: str) -> tuple[int, str]:
-    """Runs a shell script in the image as nobody, with LD_LIBRARY_PATH unset."""
-    return engine.run(
-        image.ref,
-        ["-c", script],
-        entrypoint=["/bin/sh"],
-        user=NOBODY,
-        environment={"LD_LIBRARY_PATH": ""},
-    )
 
 
 def test_layout(app: Path, image: ImageUnderTest) -> None:
@@ -133,29 +122,6 @@ def test_created_is_rfc3339(engine: Engine, app: Path, image: ImageUnderTest) ->
     assert created.endswith("Z") and "T" in created, created
     document = json.loads((app / "version.json").read_text())
     assert int(parsed.timestamp()) == document["timestamp"]
-
-
-def unresolved_libraries(
-    engine: Engine, image: ImageUnderTest, folder: str, allowed: tuple[str, ...] = ()
-) -> tuple[int, str]:
-    """ldd on every ELF of a folder, as nobody, LD_LIBRARY_PATH unset: (status, problems)."""
-    script = f"""
-        unset LD_LIBRARY_PATH
-        [ "$(id -u)" != 0 ] || {{ echo "running as root"; exit 3; }}
-        status=0
-        for f in {folder}/*; do
-            [ -f "$f" ] && [ ! -L "$f" ] || continue
-            head -c 4 "$f" | grep -q ELF || continue
-            out=$(ldd "$f") || {{ echo "ldd failed on $f"; status=1; continue; }}
-            missing=$(echo "$out" | sed -n 's/^[[:space:]]*\\([^ ]*\\) => not found.*/\\1/p')
-            for soname in $missing; do
-                case " {" ".join(allowed)} " in *" $soname "*) continue ;; esac
-                echo "$f: $soname not found"; status=1
-            done
-        done
-        exit $status
-    """
-    return run_in(engine, image, script)
 
 
 def test_libraries_resolve_as_non_root(
@@ -218,7 +184,10 @@ def test_target_configuration(engine: Engine, image: ImageUnderTest) -> None:
 
 
 def test_gpu_image_carries_cpu_fallback(
-    engine: Engine, gpu_image: ImageUnderTest, tmp_path_factory: pytest.TempPathFactory
+    engine: Engine,
+    gpu_image: ImageUnderTest,
+    catalog: Catalog,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> None:
     app = exported_app(engine, gpu_image, tmp_path_factory.getbasetemp())
     fallback = app / "bin" / gpu_image.triple / "cpu"
@@ -226,7 +195,12 @@ def test_gpu_image_carries_cpu_fallback(
     assert (fallback / "llama-server").is_file(), f"{fallback} has no llama-server"
     assert list(fallback.glob("libggml-cpu-*.so")), f"{fallback} has no CPU module"
     gpu_only = {p.name for p in gpu_folder.iterdir()} - {p.name for p in fallback.iterdir()}
-    assert gpu_only and all(name.startswith("libggml-") for name in gpu_only), gpu_only
+    variant = catalog.variants[gpu_image.variant]
+    # Besides its backend modules, a GPU folder may carry only its toolkit's libraries.
+    strays = [
+        n for n in gpu_only if not n.startswith("libggml-") and not variant.is_toolkit_library(n)
+    ]
+    assert gpu_only and not strays, gpu_only
     for path in elf_files(fallback):
         assert dynamic_entries(path)["DT_RUNPATH"] == ["$ORIGIN"], path.name
     copies = [

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
+import re
 import statistics
 import time
 from collections.abc import Iterator
@@ -22,27 +22,9 @@ from llama_images.testing.servers import (
     RunningServer,
     ServerFailed,
     seeded_chat,
-    serve_variant,
 )
 from llama_images.testing.tinymodel import MODEL_NAME
-
-MODEL = f"{MODEL_MOUNT}/{MODEL_NAME}"
-PARALLEL = 4
-CONTEXT = 2048
-
-
-def variant_server(
-    engine: Engine,
-    image: ImageUnderTest,
-    model_dir: Path,
-    smoke: Smoke,
-    args: list[str] | None,
-    environment: dict[str, str] | None = None,
-    container_port: int = 8080,
-) -> contextlib.AbstractContextManager[RunningServer]:
-    return serve_variant(
-        engine, image.ref, model_dir, smoke, args, environment, container_port=container_port
-    )
+from tests.images.shared.servers import CONTEXT, MODEL, PARALLEL, variant_server
 
 
 @pytest.fixture(scope="session")
@@ -172,8 +154,14 @@ def test_backend_modules_loaded_from_variant_folder(
     cpu = [path for path in ggml if "/libggml-cpu-" in path]
     assert len(cpu) == 1, f"expected exactly one CPU backend variant, got {cpu}"
     print(f"CPU backend chosen for this processor: {cpu[0].rsplit('/', 1)[-1]}")
-    for module in catalog.variants[server_image.variant].backend_modules:
+    variant = catalog.variants[server_image.variant]
+    for module in variant.backend_modules:
         assert any(f"/{module}" in path for path in ggml), f"{module} not loaded: {ggml}"
+    # A toolkit's own libraries (OpenVINO's device plugin) come from the folder too.
+    for library in variant.smoke.mapped_libraries:
+        found = [path for path in mapped if f"/{library}" in path]
+        assert found, f"{library} not loaded: {mapped}"
+        assert all(path.startswith(f"{server_image.folder}/") for path in found), found
 
 
 def test_model_offloaded_to_the_device(
@@ -187,7 +175,9 @@ def test_model_offloaded_to_the_device(
         running.wait_healthy()
         assert running.post("/completion", {"prompt": "Hi", "n_predict": 4})["tokens_predicted"]
         log = running.logs()
-    devices = [line for line in log.splitlines() if f"- {smoke.device_log} :" in line]
+    # The device list pads names to 8 characters: "- Vulkan0 :", "- OPENVINO0:".
+    listed = re.compile(rf"- {re.escape(smoke.device_log)} *:")
+    devices = [line for line in log.splitlines() if listed.search(line)]
     assert devices, f"no {smoke.device_log} device in the log:\n{log[-3000:]}"
     offloaded = [line for line in log.splitlines() if "offloaded" in line and "layers" in line]
     assert offloaded, f"no layer offload reported:\n{log[-3000:]}"

@@ -18,7 +18,7 @@ from llama_images.adapters.engine import Engine
 from llama_images.model.catalog import Smoke
 from llama_images.testing.servers import ImageUnderTest, RunningServer, serve_variant
 from llama_images.testing.tinymodel import MODEL_NAME
-from tests.images.test_server import MODEL
+from tests.images.shared.servers import MODEL
 
 ARBITRARY_USER = "4242:0"
 HARDENED: dict[str, Any] = {

@@ -22,7 +22,7 @@ from llama_images.adapters.engine import Engine
 from llama_images.model.catalog import Smoke
 from llama_images.model.project import Project
 from llama_images.testing.servers import ImageUnderTest, RunningServer, serve_variant
-from tests.images.test_server import MODEL
+from tests.images.shared.servers import MODEL
 
 REPLY_TIMEOUT_MS = 240_000
 MESSAGE = "Say hi to the browser test."

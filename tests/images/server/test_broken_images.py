@@ -12,7 +12,7 @@ from llama_images.adapters.engine import BuildRequest, Engine
 from llama_images.model.metadata import project_label
 from llama_images.testing.servers import MODEL_MOUNT, ImageUnderTest, ServerFailed, run_server
 from llama_images.testing.tinymodel import MODEL_NAME
-from tests.images.test_contract import unresolved_libraries
+from tests.images.shared.libraries import unresolved_libraries
 
 
 def derive(engine: Engine, base: ImageUnderTest, tmp_path: Path, steps: str) -> str:

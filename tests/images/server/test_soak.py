@@ -18,7 +18,7 @@ import httpx
 from llama_images.adapters.engine import Engine
 from llama_images.model.catalog import Smoke
 from llama_images.testing.servers import ImageUnderTest, RunningServer, ServerFailed, seeded_chat
-from tests.images.test_server import CONTEXT, MODEL, PARALLEL, variant_server
+from tests.images.shared.servers import CONTEXT, MODEL, PARALLEL, variant_server
 
 SOAK_SECONDS = float(os.environ.get("LLAMA_IMAGES_SOAK_SECONDS", "60"))
 SAMPLE_SECONDS = 5.0

@@ -8,7 +8,6 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,19 +28,7 @@ from llama_images.testing.localregistry import LocalRegistry
 from llama_images.testing.servers import ImageUnderTest
 from llama_images.testing.signing import CosignKeys
 from llama_images.testing.signing import cosign_keys as make_cosign_keys
-from tests.images.test_publish import NAME, latest_digest, push_as_buildkit_does, serve
-
-
-@pytest.fixture
-def token_registry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalRegistry]:
-    yield from serve(tmp_path, "token", monkeypatch)
-
-
-@pytest.fixture(scope="session")
-def cpu_runtime(runtime_image: ImageUnderTest) -> ImageUnderTest:
-    if runtime_image.variant != "cpu":
-        pytest.skip("signing is proven on the cpu image")
-    return runtime_image
+from tests.images.shared.registries import NAME, latest_digest, push_as_buildkit_does
 
 
 def publish_signed(

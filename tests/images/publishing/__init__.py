@@ -1,0 +1,1 @@
+"""Publishing to a loopback registry: merges, failures that move nothing, signing, SBOMs."""

@@ -1,0 +1,1 @@
+"""Checks of the runtime target, the base layer: the contract every image built on it keeps."""

@@ -1,0 +1,106 @@
+"""The pinned-wheel fetch against a package index served on loopback: fetched once, checked
+against the pinned sha256 at the index, after the download and on every later use."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from llama_images.adapters.pypi import pinned_wheel
+from llama_images.adapters.source import ProofFailed
+from llama_images.errors import ProjectError
+
+FILE = "toolkit-1.2.3-4-cp312-cp312-manylinux_2_28_x86_64.whl"
+BODY = b"PK wheel bytes"
+DIGEST = hashlib.sha256(BODY).hexdigest()
+
+
+@dataclass
+class Index:
+    """What the loopback index serves, and the paths it was asked for."""
+
+    url: str = ""
+    body: bytes = BODY
+    published: str = DIGEST
+    requests: list[str] = field(default_factory=list)
+
+
+@pytest.fixture
+def index() -> Iterator[Index]:
+    served = Index()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            served.requests.append(self.path)
+            if self.path == "/simple/toolkit/":
+                entry = {
+                    "filename": FILE,
+                    "url": f"../../files/{FILE}",
+                    "hashes": {"sha256": served.published},
+                }
+                body = json.dumps({"files": [entry]}).encode()
+            elif self.path == f"/files/{FILE}":
+                body = served.body
+            else:
+                self.send_error(404)
+                return
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    served.url = f"http://127.0.0.1:{server.server_address[1]}/simple"
+    try:
+        yield served
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_fetched_once_then_read_from_the_cache(index: Index, tmp_path: Path) -> None:
+    path = pinned_wheel("toolkit", FILE, DIGEST, tmp_path, index.url)
+    assert path == tmp_path / "pypi" / FILE
+    assert path.read_bytes() == BODY
+    assert pinned_wheel("toolkit", FILE, DIGEST, tmp_path, index.url) == path
+    assert index.requests == ["/simple/toolkit/", f"/files/{FILE}"]
+    assert [p.name for p in path.parent.iterdir()] == [FILE]
+
+
+def test_index_publishing_another_digest_is_refused(index: Index, tmp_path: Path) -> None:
+    index.published = "0" * 64
+    with pytest.raises(ProofFailed, match=f"publishes sha256 {'0' * 64} for {FILE}"):
+        pinned_wheel("toolkit", FILE, DIGEST, tmp_path, index.url)
+    assert index.requests == ["/simple/toolkit/"]
+
+
+def test_download_not_matching_the_pin_is_refused(index: Index, tmp_path: Path) -> None:
+    index.body = b"tampered"
+    with pytest.raises(ProofFailed, match="nothing was built"):
+        pinned_wheel("toolkit", FILE, DIGEST, tmp_path, index.url)
+    assert list((tmp_path / "pypi").iterdir()) == []
+
+
+def test_cached_wheel_is_checked_on_every_use(index: Index, tmp_path: Path) -> None:
+    path = pinned_wheel("toolkit", FILE, DIGEST, tmp_path, index.url)
+    path.write_bytes(b"changed since")
+    with pytest.raises(ProofFailed, match="remove it to fetch it again"):
+        pinned_wheel("toolkit", FILE, DIGEST, tmp_path, index.url)
+
+
+def test_a_file_the_index_lacks_is_named(index: Index, tmp_path: Path) -> None:
+    other = FILE.replace("cp312", "cp313")
+    with pytest.raises(ProjectError, match=f"has no file {other}"):
+        pinned_wheel("toolkit", other, DIGEST, tmp_path, index.url)
