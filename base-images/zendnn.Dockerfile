@@ -5,9 +5,10 @@
 # Derived from upstream's .devops/zendnn.Dockerfile.
 # Upstream's compiler (gcc 13), packages and flags; GGML_ZENDNN builds ZenDNN
 # itself, from a GitHub clone pinned by the backend's CMakeLists.txt, so the
-# build needs GitHub. Never built here: that ZenDNN's shared library lands
-# where the folder finds it is unproven, and package.sh fails the build if
-# libggml-zendnn.so needs a library the folder lacks.
+# build needs GitHub. Here the image tests build it on the offline base up to
+# that clone only: that ZenDNN's shared library lands where the folder finds it
+# is unproven, and package.sh fails the build if libggml-zendnn.so needs a
+# library the folder lacks.
 # Build context (staged by `invoke build-local`):
 #   llama.cpp/                  the pinned, verified llama.cpp source
 #   base-images/scripts/        the scripts every variant shares

@@ -34,7 +34,10 @@ STOPS = {
     "intel": ToolkitStop("builder-fromsource", "level-zero", "level-zero", False),
     # ZenDNN's CMake clones ZenDNN from GitHub while building.
     "zendnn": ToolkitStop(
-        "build", "compile.sh /src/llama.cpp /src/build llama-server", "amd/ZenDNN", True
+        "build",
+        "compile.sh /src/llama.cpp /src/build llama-server",
+        "Performing download step (git clone) for 'zendnn'",
+        True,
     ),
 }
 FAILED_STEP = re.compile(r"^\s*> \[(?P<stage>[\w-]+)\s+\d+/\d+\] (?P<text>RUN .*)$", re.MULTILINE)
