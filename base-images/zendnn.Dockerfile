@@ -21,6 +21,8 @@ ARG BUILDER_IMAGE=builder-fromsource
 ARG CCACHE_SEED=ccache-empty
 # The web UI stage's base: the catalog's [web_ui] base, or the offline base.
 ARG WEB_BASE=docker.io/debian:trixie
+# `web-dist`, or an exported image of it: the web UI built from this very source.
+ARG UI_IMAGE=web-dist
 # Distribution packages of the toolkit, where the base lacks it (offline profiles).
 ARG TOOLKIT_BUILD_PACKAGES=""
 ARG TOOLKIT_RUNTIME_PACKAGES=""
@@ -57,13 +59,33 @@ COPY llama.cpp/tools/ui/ ./
 ARG LLAMA_BUILD_NUMBER
 RUN LLAMA_BUILD_NUMBER="$LLAMA_BUILD_NUMBER" npm run build && test -f dist/index.html
 
+# The built UI alone: `invoke export-ccache` pushes it, and a fresh runner whose registry
+# has this source's UI names it in UI_IMAGE, so that the web stage never runs there.
+FROM scratch AS web-dist
+COPY --from=web /src/ui/dist/ /dist/
+
+FROM ${UI_IMAGE} AS ui
+
 FROM builder AS build
 ARG TRIPLE
 COPY base-images/scripts/compile.sh base-images/scripts/glslc-cache.sh /usr/local/lib/llama-base-images/
 COPY llama.cpp/ /src/llama.cpp/
-COPY --from=web /src/ui/dist/ /src/llama.cpp/tools/ui/dist/
 ARG LLAMA_BUILD_NUMBER
 ARG LLAMA_BUILD_COMMIT
+# All but the server compiles while the web stage builds the UI the server embeds:
+# server-context needs llama-common, mtmd, llama and ggml (every backend module).
+RUN --mount=type=cache,id=llama-images-ccache,target=/root/.cache/ccache \
+    --mount=type=bind,from=ccache-seed,target=/ccache-seed \
+    : "${TRIPLE:?is not set: pass --build-arg TRIPLE (the platform's triple, as build-local does)}" && \
+    set -- && \
+    /usr/local/lib/llama-base-images/compile.sh /src/llama.cpp /src/build server-context \
+        -DGGML_NATIVE=OFF \
+        -DGGML_ZENDNN=ON \
+        -DLLAMA_BUILD_TESTS=OFF \
+        -DGGML_BACKEND_DL=ON \
+        -DGGML_CPU_ALL_VARIANTS=ON \
+        "$@"
+COPY --from=ui /dist/ /src/llama.cpp/tools/ui/dist/
 RUN --mount=type=cache,id=llama-images-ccache,target=/root/.cache/ccache \
     --mount=type=bind,from=ccache-seed,target=/ccache-seed \
     : "${TRIPLE:?is not set: pass --build-arg TRIPLE (the platform's triple, as build-local does)}" && \

@@ -32,6 +32,11 @@ def lock_key(source_tree: Path) -> str:
     return digest.hexdigest()[:16]
 
 
+def forget_ui_packages(source_tree: Path, cache: Path) -> None:
+    """Drops the fetched packages of this lock file: the next build fetches them again."""
+    shutil.rmtree(cache / "npm" / lock_key(source_tree), ignore_errors=True)
+
+
 def ui_package_cache(source_tree: Path, cache: Path) -> Path:
     """npm's cache holding every package the web UI's lock file names, fetched if need be."""
     key = lock_key(source_tree)

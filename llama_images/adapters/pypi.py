@@ -85,3 +85,70 @@ def _download(client: httpx.Client, url: str, path: Path, sha256: str) -> None:
         raise ProjectError(f"download of {url} failed: {exc}") from None
     finally:
         part.unlink(missing_ok=True)
+
+
+# PyPI's JSON API: a project's releases, each file with its URL and sha256.
+JSON_API = "https://pypi.org/pypi"
+
+
+def release_sdist(project: str, version: str, cache: Path, api: str = JSON_API) -> tuple[Path, str]:
+    """A release's source archive in the cache (`<cache>/pypi/<file>`) and its sha256, the
+    one PyPI's JSON API publishes: fetched once, checked after the download and on every call."""
+    url = f"{api}/{project}/json"
+    with httpx.Client(verify=ssl.create_default_context(), timeout=TIMEOUT) as client:
+        file, file_url, sha256 = _sdist_entry(client, url, project, version)
+        path = cache / "pypi" / file
+        if path.is_file():
+            actual = sha256_of(path)
+            if actual != sha256:
+                raise ProofFailed(
+                    f"cached {path} has sha256 {actual}, PyPI publishes {sha256}: "
+                    "remove it to fetch it again; nothing was built"
+                )
+            return path, sha256
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            _download(client, file_url, path, sha256)
+        except ProofFailed:
+            raise ProofFailed(
+                f"{file_url} does not have the sha256 {sha256} PyPI publishes for it; "
+                "nothing was built"
+            ) from None
+    return path, sha256
+
+
+def _sdist_entry(
+    client: httpx.Client, url: str, project: str, version: str
+) -> tuple[str, str, str]:
+    """The file name, URL and sha256 of a release's sdist, as the JSON API at `url` lists it."""
+    try:
+        response = client.get(url)
+        if response.status_code == 404:
+            raise ProjectError(f"PyPI has no project {project}: check its name")
+        response.raise_for_status()
+        document = response.json()
+        releases = document["releases"]
+        newest = str(document["info"]["version"])
+    except (httpx.HTTPError, ValueError, KeyError, TypeError) as exc:
+        raise ProjectError(f"cannot read PyPI's record of {project} at {url}: {exc}") from None
+    files = releases.get(version) if isinstance(releases, dict) else None
+    if not files:
+        raise ProjectError(
+            f"PyPI has no release {version} of {project}: name a released version "
+            f"(the newest is {newest})"
+        )
+    sdist = next(
+        (f for f in files if isinstance(f, dict) and f.get("packagetype") == "sdist"), None
+    )
+    if sdist is None:
+        raise ProjectError(f"{project} {version} has no source archive on PyPI")
+    try:
+        return (
+            str(sdist["filename"]),
+            urljoin(url, str(sdist["url"])),
+            str(sdist["digests"]["sha256"]),
+        )
+    except (KeyError, TypeError):
+        raise ProjectError(
+            f"PyPI's record of {project} {version} lacks the sdist's URL or sha256"
+        ) from None

@@ -7,17 +7,25 @@ import re
 import shutil
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Protocol
 
 from llama_images.adapters.engine import Engine
 from llama_images.adapters.manifest import first_difference, tree_manifest
-from llama_images.adapters.npm import link_tree, lock_key, ui_package_cache
+from llama_images.adapters.npm import (
+    DONE_MARKER,
+    UI_FOLDER,
+    link_tree,
+    lock_key,
+    ui_package_cache,
+)
 from llama_images.adapters.pypi import pinned_wheel
 from llama_images.adapters.source import VERIFIED_MARKER, Pin, SourceTree, fetch_source
 from llama_images.building.bases import BaseResolver, ResolvedBases
+from llama_images.building.dockerfile import parse_dockerfile
 from llama_images.building.plan import (
+    WEB_STAGE,
     BuildPlan,
     PlanInputs,
     ccache_image,
@@ -25,6 +33,8 @@ from llama_images.building.plan import (
     make_plan,
     select_targets,
     toolchain_key,
+    ui_image,
+    ui_key,
 )
 from llama_images.building.recipes import check_recipes
 from llama_images.building.steps import EngineSteps, connect
@@ -51,17 +61,20 @@ class BuiltImage:
     seconds: float
     size: int
     ccache: str  # "hits/calls (rate)" of the compile step, "cached" when it did not run
+    log_path: Path | None = None  # the engine's output of this build
 
 
-_CCACHE_HITS = re.compile(r"Hits:\s+(\d+)\s*/\s*(\d+)")
+# Each compile's "Hits" line follows its "Cacheable calls" line (the "Local storage"
+# section repeats it).
+_CCACHE_HITS = re.compile(r"Cacheable calls:[^\n]*\n[^\n]*Hits:\s+(\d+)\s*/\s*(\d+)")
 
 
 def ccache_summary(log: str) -> str:
-    """The compile step's ccache hit rate, from the statistics compile.sh prints."""
+    """The compile steps' ccache hit rate, from the statistics compile.sh prints."""
     found = _CCACHE_HITS.findall(log)
     if not found:
         return "cached"
-    hits, calls = (int(n) for n in found[0])
+    hits, calls = (sum(int(pair[i]) for pair in found) for i in (0, 1))
     return f"{hits}/{calls} ({100 * hits / calls:.0f}%)" if calls else "0/0"
 
 
@@ -161,7 +174,13 @@ def stage_ui_packages(project: Project, plan: BuildPlan) -> None:
     staged = plan.context / "npm-cache"
     marker = plan.context / ".npm-cache-key"
     key = lock_key(plan.source.path)
-    if marker.is_file() and marker.read_text().strip() == key and staged.is_dir():
+    fetched = packages.parent / DONE_MARKER
+    if (
+        marker.is_file()
+        and marker.read_text().strip() == key
+        and staged.is_dir()
+        and marker.stat().st_mtime_ns >= fetched.stat().st_mtime_ns
+    ):
         return
     link_tree(packages, staged)
     marker.write_text(key + "\n")
@@ -249,8 +268,39 @@ def prepare_plan(
         # The web stage's base follows the profile: upstream's bases pulled, or offline.
         web_bases={"upstream": catalog.web_ui.base, "offline": catalog.offline.ref},
     )
+    if settings.ccache_registry and engine is not None and not dry_run:
+        web_bases = {inputs.web_bases[b.profile] for b in bases.values()}
+        repository_of_seeds = image_repository(settings.ccache_registry, settings.repo)
+        wanted = planned_ui_images(catalog, source, pin, repository_of_seeds, web_bases)
+        inputs = replace(inputs, ui_seeds=ui_seeds(engine, wanted))
     plan = make_plan(inputs, variants, bases, platforms, targets, cpu)
     return plan
+
+
+def planned_ui_images(
+    catalog: Catalog, source: SourceTree, pin: Pin, repository: str, web_bases: set[str]
+) -> dict[str, str]:
+    """The exported web UI image each web stage base would have, by that base."""
+    recipe = next(iter(catalog.variants.values())).dockerfile
+    stage = parse_dockerfile(recipe).stage(WEB_STAGE)
+    text = "\n".join(f"{i.keyword} {i.value}" for i in stage.instructions)
+    files = tree_manifest(source.path / UI_FOLDER)
+    return {
+        base: ui_image(repository, ui_key(files, text, base, pin.build_number))
+        for base in sorted(web_bases)
+    }
+
+
+def ui_seeds(engine: Engine, wanted: dict[str, str]) -> dict[str, str]:
+    """The wanted UI images the registry has; a missing one means the web stage runs."""
+    seeds: dict[str, str] = {}
+    for base, ref in wanted.items():
+        if engine.try_pull(ref):
+            seeds[base] = ref
+            print(f"==> web UI seed {ref}", file=sys.stderr)
+        else:
+            print(f"==> no web UI seed at {ref}: the web stage builds it", file=sys.stderr)
+    return seeds
 
 
 def ccache_seeds(
@@ -396,6 +446,7 @@ def build_local(
                 time.monotonic() - started,
                 engine.image_size(image_id),
                 ccache_summary(log_path.read_text(errors="replace")),
+                log_path,
             )
         )
         if build.target == CORE_TARGET:

@@ -7,9 +7,16 @@ import time
 from dataclasses import replace
 
 from llama_images.adapters.engine import BuildRequest
-from llama_images.building.builder import prepare_plan, select, stage_context
+from llama_images.building.builder import (
+    Selection,
+    planned_ui_images,
+    prepare_plan,
+    select,
+    stage_context,
+)
 from llama_images.building.plan import (
     BUILDER_STAGE,
+    WEB_DIST_STAGE,
     BuildPlan,
     builder_image,
     builder_key,
@@ -70,7 +77,8 @@ def build_builders(project: Project, *, push: bool = False, dry_run: bool = Fals
 
 
 def export_ccache(project: Project, *, dry_run: bool = False) -> list[str]:
-    """Exports the engine's ccache as one image per planned toolchain and pushes it.
+    """Exports what a fresh runner seeds its builds from, and pushes it: the engine's ccache
+    as one image per planned toolchain, and the built web UI per web stage base.
 
     Run after a build on the main branch; pull requests only read the images.
     """
@@ -95,10 +103,24 @@ def export_ccache(project: Project, *, dry_run: bool = False) -> list[str]:
             labels={"org.llama-images.ccache": key},
         )
     print(table(["ccache image", "toolchain"], [[r, r.rsplit(":", 1)[-1]] for r in exports]))
+    exports.update(ui_exports(plan, selection, repository))
     steps = steps_for(project, engine, dry=dry_run)
     for ref, request in exports.items():
-        image_id = steps.build(f"ccache-export-{ref.rsplit(':', 1)[-1]}", request)
+        image_id = steps.build(f"export-{ref.rsplit('/', 1)[-1].replace(':', '-')}", request)
         steps.tag(image_id, ref)
         digest = steps.push(ref)
         print(f"==> exported {ref} ({digest})", file=sys.stderr)
     return list(exports)
+
+
+def ui_exports(plan: BuildPlan, selection: Selection, repository: str) -> dict[str, BuildRequest]:
+    """The web UI of each web stage base the plan builds with, by the image it is pushed as."""
+    web_bases = {b.request.build_args.get("WEB_BASE", "") for b in plan.builds} - {""}
+    wanted = planned_ui_images(selection.catalog, plan.source, selection.pin, repository, web_bases)
+    exports: dict[str, BuildRequest] = {}
+    for build in plan.builds:
+        ref = wanted.get(build.request.build_args.get("WEB_BASE", ""))
+        if ref and ref not in exports:
+            args = {k: v for k, v in build.request.build_args.items() if k != "UI_IMAGE"}
+            exports[ref] = replace(build.request, target=WEB_DIST_STAGE, build_args=args, labels={})
+    return exports

@@ -124,6 +124,25 @@ def ccache_image(repository: str, key: str) -> str:
     return f"{repository}-ccache:{key}"
 
 
+# The recipes' stage holding the built web UI alone, and their stage that builds it.
+WEB_DIST_STAGE = "web-dist"
+WEB_STAGE = "web"
+
+
+def ui_image(repository: str, key: str) -> str:
+    return f"{repository}-ui:{key}"
+
+
+def ui_key(ui_files: dict[str, str], web_stage: str, web_base: str, build_number: int) -> str:
+    """A digest of everything the built UI is made of: its sources, the stage that builds
+    it, that stage's base and the build number it shows."""
+    digest = hashlib.sha256()
+    for name, entry in sorted(ui_files.items()):
+        digest.update(f"{name} {entry}\n".encode())
+    digest.update(f"{web_stage}\n{web_base}\n{build_number}\n".encode())
+    return digest.hexdigest()[:16]
+
+
 @dataclass(frozen=True)
 class ImageBuild:
     variant: str
@@ -223,6 +242,8 @@ class PlanInputs:
     no_cache: bool = False
     builder_target: BuilderTarget = "fromsource"
     ccache_seeds: dict[str, str] = field(default_factory=dict)
+    # Exported web UI images present in the registry, by the web stage's base.
+    ui_seeds: dict[str, str] = field(default_factory=dict)
     scripts: Path = Path("base-images/scripts")
     # The web UI stage's base per base profile; empty: the recipes' default.
     web_bases: dict[str, str] = field(default_factory=dict)
@@ -375,4 +396,7 @@ def _build_args(
     seed = inputs.ccache_seeds.get(toolchain_key(chosen.build, platform))
     if seed:
         args["CCACHE_SEED"] = seed
+    ui_seed = inputs.ui_seeds.get(args.get("WEB_BASE", ""))
+    if ui_seed:
+        args["UI_IMAGE"] = ui_seed
     return args

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 import time
 from collections.abc import Callable, Iterable
@@ -18,11 +19,18 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from packaging.utils import canonicalize_name
+from packaging.version import InvalidVersion, Version
+
 from llama_images.adapters import gitinfo
 from llama_images.adapters.engine import BuildRequest, Engine
+from llama_images.adapters.npm import forget_ui_packages
+from llama_images.adapters.pypi import release_sdist
 from llama_images.adapters.registry import Registry
+from llama_images.adapters.source import Pin, SourceSpec, SourceTree, fetch_source, is_llama_tree
 from llama_images.building.builder import BuiltImage, build_local, prepare_plan, select
 from llama_images.building.builder_images import export_ccache
+from llama_images.building.buildlog import BuildLog, StageTime, read_build_log
 from llama_images.building.steps import require_engine
 from llama_images.errors import ProjectError
 from llama_images.model.metadata import project_label, write_json_atomically
@@ -30,6 +38,7 @@ from llama_images.model.project import Project
 from llama_images.model.reference import Repository
 from llama_images.model.tags import ImageTag
 from llama_images.model.version import BuildVersion
+from llama_images.paths import user_path
 from llama_images.report import human_size, table
 from llama_images.testing.equivalence import answers, differences
 from llama_images.testing.localregistry import local_registry
@@ -38,7 +47,12 @@ from llama_images.testing.tinymodel import MODEL_NAME, model_folder
 from llama_images.testing.upstream_recipes import build_upstream
 
 BENCH_VARIANTS = ("cpu", "vulkan")
+STAGE_SHOWN_SECONDS = 0.5
 PIN_BUMP = "rebuild after a pin bump, ccache kept"
+# The PyPI project whose sdist vendors a llama.cpp tree, and where.
+BUMP_PACKAGE = "llama-cpp-python"
+BUMP_SUBDIR = "vendor/llama.cpp"
+BUMP_USAGE = f"a llama.cpp tree, or {BUMP_PACKAGE}==VERSION"
 PROMPT = "The quick brown fox"
 
 
@@ -72,6 +86,41 @@ class Figure:
         return "yes" if measured <= float(limit) else "NO"
 
 
+@dataclass(frozen=True)
+class BuildStages:
+    """One build of the cold build: its wall time, and the step time of each stage."""
+
+    variant: str
+    target: str
+    wall_seconds: float
+    stages: tuple[StageTime, ...]
+    note: str = ""  # why there are no stages
+
+    @property
+    def steps_seconds(self) -> float:
+        return BuildLog(self.stages).total_steps_seconds
+
+    def shown(self) -> list[StageTime]:
+        """The stages worth a row: those that ran for a while, and the longest step's."""
+        longest = BuildLog(self.stages).longest
+        return [s for s in self.stages if s.seconds > STAGE_SHOWN_SECONDS or s is longest]
+
+    def as_json(self) -> dict[str, Any]:
+        return {**asdict(self), "steps_seconds": self.steps_seconds}
+
+
+def build_stages(built: BuiltImage) -> BuildStages:
+    """Where one build's time went, from its log; a log that cannot be read leaves a note."""
+    stages: tuple[StageTime, ...] = ()
+    note = "no build log"
+    if built.log_path is not None:
+        try:
+            stages, note = read_build_log(built.log_path).stages, ""
+        except ProjectError as exc:
+            note = exc.message
+    return BuildStages(built.variant, built.target, built.seconds, stages, note)
+
+
 @dataclass
 class BenchResult:
     version: str
@@ -80,6 +129,7 @@ class BenchResult:
     servers: list[dict[str, Any]] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
     checks: list[str] = field(default_factory=list)
+    stages: list[BuildStages] = field(default_factory=list)  # the cold build's
 
     def add(self, figure: Figure) -> Figure:
         self.figures.append(figure)
@@ -94,6 +144,7 @@ class BenchResult:
             "servers": self.servers,
             "failed": self.failed,
             "checks": self.checks,
+            "stages": [build.as_json() for build in self.stages],
         }
 
 
@@ -139,7 +190,40 @@ def render(result: BenchResult) -> str:
         ],
         title="servers (tiny model)",
     )
-    return f"{figures}\n{servers}"
+    return f"{figures}\n{render_stages(result.stages)}\n{servers}"
+
+
+STAGES_TITLE = (
+    "where the cold build's time goes (a stage's seconds are the time its steps ran, not wall "
+    "time: steps, and builds, run concurrently)"
+)
+
+
+def render_stages(builds: list[BuildStages]) -> str:
+    rows: list[list[str]] = []
+    for build in builds:
+        name = f"{build.variant} {build.target}"
+        run = sum(s.steps_run for s in build.stages)
+        cached = sum(s.steps_cached for s in build.stages)
+        wall = f"{build.wall_seconds:.1f} s"
+        rows.append([name, "whole build, wall", wall, str(run), str(cached), build.note, ""])
+        rows += [
+            [
+                name,
+                stage.stage,
+                f"{stage.seconds:.1f} s",
+                str(stage.steps_run),
+                str(stage.steps_cached),
+                stage.longest_step,
+                f"{stage.longest_seconds:.1f} s" if stage.longest_step else "",
+            ]
+            for stage in build.shown()
+        ]
+    return table(
+        ["build", "stage", "seconds", "steps run", "cached", "longest step", "its seconds"],
+        rows,
+        title=STAGES_TITLE,
+    )
 
 
 def timed(action: Callable[[], Any]) -> tuple[float, Any]:
@@ -235,9 +319,11 @@ class BenchRun:
     base: str
     tree: Path
     workdir: Path
-    bump_source: str
+    bump_source: str  # the pin bump's llama.cpp tree, or ""
     result: BenchResult
+    bump_origin: str = ""  # where that tree came from
     cold: float = 0.0
+    cold_built: list[BuiltImage] = field(default_factory=list)
     registry: str = ""  # the loopback registry, while it runs
     upstream: dict[str, str] = field(default_factory=dict)  # variant -> upstream's image
 
@@ -265,11 +351,13 @@ class Rebuild:
     name: str
     build: Callable[[BenchRun], list[BuiltImage]]
     goal: str = ""
+    about: str = ""  # what was rebuilt, when the name does not say
 
     def measure(self, run: BenchRun) -> None:
         seconds, built = timed(partial(self.build, run))
-        compiled = f"compiled: {ccache_rate(built) or 'nothing'}"
-        run.add(Figure(self.name, seconds, "s", "our cold build", run.cold, self.goal, compiled))
+        note = f"compiled: {ccache_rate(built) or 'nothing'}"
+        note = f"{self.about}; {note}" if self.about else note
+        run.add(Figure(self.name, seconds, "s", "our cold build", run.cold, self.goal, note))
 
 
 def run_steps(run: BenchRun, steps: Iterable[Step | Rebuild]) -> None:
@@ -282,7 +370,7 @@ def run_steps(run: BenchRun, steps: Iterable[Step | Rebuild]) -> None:
             run.add(Figure(step.name, 0.0, "s", note=f"FAILED: {exc.message}"))
 
 
-def start_run(project: Project, workdir: Path, bump_source: str) -> BenchRun:
+def start_run(project: Project, workdir: Path, bump: SourceTree | None) -> BenchRun:
     ours = project.with_settings(variants=",".join(BENCH_VARIANTS), targets="runtime,server")
     engine = require_engine(ours)
     plan = prepare_plan(ours, select(ours), engine)
@@ -296,16 +384,19 @@ def start_run(project: Project, workdir: Path, bump_source: str) -> BenchRun:
         base=base,
         tree=plan.source.path,
         workdir=workdir,
-        bump_source=bump_source,
+        bump_source=str(bump.path) if bump else "",
+        bump_origin=f"{bump.origin} ({bump.proof})" if bump else "",
         result=result,
     )
 
 
-def cold_build(run: BenchRun) -> float:
-    """Our cold build: no build cache, no cache mounts, no ccache."""
+def cold_build(run: BenchRun) -> None:
+    """Our cold build: no build cache, no cache mounts, no ccache, the web UI's packages
+    fetched again (upstream's web stage fetches them in its build); and where its time went."""
     run.engine.prune_build_cache()
-    seconds, _ = timed(partial(build_local, run.ours))
-    return seconds
+    forget_ui_packages(run.tree, run.project.settings.cache_path)
+    run.cold, run.cold_built = timed(partial(build_local, run.ours))
+    run.result.stages = [build_stages(built) for built in run.cold_built]
 
 
 def unchanged(run: BenchRun) -> list[BuiltImage]:
@@ -332,17 +423,63 @@ def on_fresh_runner(run: BenchRun) -> list[BuiltImage]:
 
 def pin_bump(run: BenchRun) -> None:
     if not run.bump_source:
-        note = "not measured: pass --bump-source DIR (a newer llama.cpp tree)"
+        note = (
+            f"not measured: pass --bump-source DIR or {BUMP_PACKAGE}==VERSION (a newer llama.cpp)"
+        )
         run.add(Figure(PIN_BUMP, 0.0, "s", note=note))
         return
     try:
-        Rebuild(PIN_BUMP, on_bumped_source).measure(run)
+        Rebuild(PIN_BUMP, on_bumped_source, about=run.bump_origin).measure(run)
     finally:
         build_local(run.ours)  # back to the pin for the image figures
 
 
 def on_bumped_source(run: BenchRun) -> list[BuiltImage]:
     return build_local(run.ours.with_settings(source_path=run.bump_source))
+
+
+_PACKAGE_VERSION = re.compile(r"^(?P<name>[A-Za-z0-9._-]+)==(?P<version>\S+)$")
+
+
+def bump_tree(argument: str, cache: Path) -> SourceTree | None:
+    """The llama.cpp tree `--bump-source` names, checked before anything is built: a folder,
+    or `llama-cpp-python==VERSION`, whose sdist's vendored tree is unpacked once under `cache`."""
+    if not argument:
+        return None
+    named = _PACKAGE_VERSION.match(argument.strip())
+    if named:
+        return released_tree(named["name"], named["version"], cache)
+    folder = user_path(argument, "--bump-source").resolve()
+    if not folder.exists():
+        raise ProjectError(f"--bump-source {folder} does not exist: name {BUMP_USAGE}")
+    if not is_llama_tree(folder):
+        raise ProjectError(
+            f"--bump-source {folder} is not a llama.cpp tree (no CMakeLists.txt and "
+            f"tools/server): name {BUMP_USAGE}"
+        )
+    return SourceTree(path=folder, origin=f"local {folder}", proof="unverified")
+
+
+def released_tree(name: str, version: str, cache: Path) -> SourceTree:
+    """The llama.cpp tree a llama-cpp-python release vendors, from its sdist on PyPI."""
+    if canonicalize_name(name) != BUMP_PACKAGE:
+        raise ProjectError(
+            f"--bump-source {name}=={version}: only {BUMP_PACKAGE}'s sdist vendors llama.cpp: "
+            f"name {BUMP_USAGE}"
+        )
+    try:
+        Version(version)
+    except InvalidVersion:
+        raise ProjectError(
+            f"--bump-source: {version!r} is not a PyPI (PEP 440) version: name a release, "
+            f"e.g. {BUMP_PACKAGE}==0.3.36"
+        ) from None
+    archive, sha256 = release_sdist(BUMP_PACKAGE, version, cache)
+    spec = SourceSpec(kind="archive", path=str(archive), subdir=BUMP_SUBDIR, sha256=sha256)
+    # fetch_source keeps a tree under its pin's commit: here, the release stands for it.
+    release = f"{BUMP_PACKAGE}-{version}"
+    tree = fetch_source(Pin(tag=release, commit=release, build_number=0, sources=(spec,)), cache)
+    return SourceTree(tree.path, f"{BUMP_PACKAGE}=={version}", tree.proof, tree.files)
 
 
 def build_reference(run: BenchRun, variant: str) -> str:
@@ -457,7 +594,7 @@ REBUILDS = (
     Rebuild("rebuild on a new base image", on_new_base, "<= 0.1"),
 )
 SEEDED = (
-    Rebuild("fresh runner seeded from the registry's ccache", on_fresh_runner, "<= 0.2"),
+    Rebuild("fresh runner seeded from the registry's ccache", on_fresh_runner, "<= 0.1"),
     Step(PIN_BUMP, pin_bump),
 )
 AGAINST_UPSTREAM = (Step("image sizes", sizes),)
@@ -473,8 +610,9 @@ def run_bench(project: Project, workdir: Path, bump_source: str = "") -> BenchRe
     A step that fails is recorded as failed (with its reason) and the others
     still run; the caller exits non-zero when any failed.
     """
-    run = start_run(project, workdir, bump_source)
-    run.cold = cold_build(run)
+    bump = bump_tree(bump_source, project.settings.cache_path / "bump-sources")
+    run = start_run(project, workdir, bump)
+    cold_build(run)
     run_steps(run, REBUILDS)
     # The fresh runner pulls its ccache from this registry; the image sizes push to it.
     with local_registry(workdir / "registry", auth="none") as server:
@@ -503,11 +641,16 @@ def run_and_report(project: Project, bump_source: str = "") -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m llama_images.commands.bench [--bump-source DIR]`, which `nox -s bench` runs."""
+    """`python -m llama_images.commands.bench [--bump-source DIR|llama-cpp-python==VERSION]`,
+    which `nox -s bench` runs."""
     parser = argparse.ArgumentParser(
         prog="llama_images.commands.bench", description=run_and_report.__doc__
     )
-    parser.add_argument("--bump-source", default="", help="a newer llama.cpp tree: also a pin bump")
+    parser.add_argument(
+        "--bump-source",
+        default="",
+        help=f"{BUMP_USAGE} (its sdist's {BUMP_SUBDIR}), newer than the pin: also a pin bump",
+    )
     options = parser.parse_args(argv)
     try:
         run_and_report(Project.open(Path.cwd()), options.bump_source)

@@ -24,7 +24,13 @@ from llama_images.testing.servers import (
     seeded_chat,
 )
 from llama_images.testing.tinymodel import MODEL_NAME
-from tests.images.shared.servers import CONTEXT, MODEL, PARALLEL, variant_server
+from tests.images.shared.servers import (
+    CONTEXT,
+    MODEL,
+    PARALLEL,
+    variant_server,
+    wait_healthy_or_show_log,
+)
 
 
 @pytest.fixture(scope="session")
@@ -34,11 +40,7 @@ def server(
     """One server per image for the read-only checks, configured through arguments."""
     args = ["-m", MODEL, "--parallel", str(PARALLEL), "-c", str(CONTEXT), "-n", "32"]
     with variant_server(engine, server_image, model_dir, smoke, args) as running:
-        try:
-            running.wait_healthy()
-        except ServerFailed as exc:
-            print(exc.log)
-            raise
+        wait_healthy_or_show_log(running)
         yield running
 
 

@@ -17,8 +17,14 @@ import httpx
 
 from llama_images.adapters.engine import Engine
 from llama_images.model.catalog import Smoke
-from llama_images.testing.servers import ImageUnderTest, RunningServer, ServerFailed, seeded_chat
-from tests.images.shared.servers import CONTEXT, MODEL, PARALLEL, variant_server
+from llama_images.testing.servers import ImageUnderTest, RunningServer, seeded_chat
+from tests.images.shared.servers import (
+    CONTEXT,
+    MODEL,
+    PARALLEL,
+    variant_server,
+    wait_healthy_or_show_log,
+)
 
 SOAK_SECONDS = float(os.environ.get("LLAMA_IMAGES_SOAK_SECONDS", "60"))
 SAMPLE_SECONDS = 5.0
@@ -68,11 +74,7 @@ def test_soak(
     args = ["-m", MODEL, "--parallel", str(PARALLEL), "-c", str(CONTEXT)]
     args += ["--cache-ram", str(CACHE_RAM_MIB)]
     with variant_server(engine, server_image, model_dir, smoke, args) as server:
-        try:
-            server.wait_healthy()
-        except ServerFailed as exc:
-            print(exc.log)
-            raise
+        wait_healthy_or_show_log(server)
         rss: list[int] = []
         health: list[str] = []
         with ThreadPoolExecutor(max_workers=PARALLEL) as pool:

@@ -1,4 +1,5 @@
-"""The tiny model's path in a container, and how server checks start the variant's server."""
+"""The tiny model's path in a container, and how server checks start the variant's server
+and wait for it."""
 
 from __future__ import annotations
 
@@ -7,7 +8,13 @@ from pathlib import Path
 
 from llama_images.adapters.engine import Engine
 from llama_images.model.catalog import Smoke
-from llama_images.testing.servers import MODEL_MOUNT, ImageUnderTest, RunningServer, serve_variant
+from llama_images.testing.servers import (
+    MODEL_MOUNT,
+    ImageUnderTest,
+    RunningServer,
+    ServerFailed,
+    serve_variant,
+)
 from llama_images.testing.tinymodel import MODEL_NAME
 
 MODEL = f"{MODEL_MOUNT}/{MODEL_NAME}"
@@ -27,3 +34,13 @@ def variant_server(
     return serve_variant(
         engine, image.ref, model_dir, smoke, args, environment, container_port=container_port
     )
+
+
+def wait_healthy_or_show_log(server: RunningServer) -> float:
+    """The seconds until the server is healthy; a server that fails first has its log printed
+    (pytest shows it with the failure), then the failure is raised."""
+    try:
+        return server.wait_healthy()
+    except ServerFailed as exc:
+        print(exc.log)
+        raise

@@ -15,8 +15,9 @@ from tests.unit.conftest import REPO_ROOT
 BASE_IMAGES = REPO_ROOT / "base-images"
 COMPILE = BASE_IMAGES / "scripts" / "compile.sh"
 RECIPES = sorted(BASE_IMAGES.glob("*.Dockerfile"))
-# llama-server builds the core and every module it can load; ggml-<backend> one module.
-TARGET = re.compile(r"^(llama-server|ggml-[a-z0-9]+)$")
+# llama-server builds the core and every module it can load (server-context all but the
+# server, before the web UI is there); ggml-<backend> one module.
+TARGET = re.compile(r"^(llama-server|server-context|ggml-[a-z0-9]+)$")
 
 
 def positional_names() -> list[str]:

@@ -80,5 +80,9 @@ def test_ccache_summary_reads_compile_statistics() -> None:
     from llama_images.building.builder import ccache_summary
 
     log = "#11 16.53 Cacheable calls:    510 / 510 (100.0%)\n#11 16.53   Hits:   51 / 510 (10%)\n"
-    assert ccache_summary(log) == "51/510 (10%)"
+    local = "#11 16.53 Local storage:\n#11 16.53   Hits:   51 / 510 (10%)\n"
+    assert ccache_summary(log + local) == "51/510 (10%)"
+    # The core compiles in two steps (before and after the web UI): their calls add up.
+    second = "#14 2.1 Cacheable calls:    10 / 10 (100.0%)\n#14 2.1   Hits:   9 / 10 (90%)\n"
+    assert ccache_summary(log + local + second + local) == "60/520 (12%)"
     assert ccache_summary("#11 CACHED\n") == "cached"

@@ -143,7 +143,7 @@ def test_targets_and_flavours() -> None:
         select_targets(CATALOG.select(["cpu"]), ["debug"])
 
 
-def test_upstream_recipe_rewrite_swaps_bases_and_stubs_the_ui() -> None:
+def test_upstream_recipe_rewrite_swaps_only_the_bases() -> None:
     text = (
         "ARG UBUNTU_VERSION=24.04\n"
         "FROM docker.io/node:24 AS web\nRUN npm ci\n"
@@ -152,12 +152,13 @@ def test_upstream_recipe_rewrite_swaps_bases_and_stubs_the_ui() -> None:
         "FROM docker.io/ubuntu:$UBUNTU_VERSION AS base\n"
         "FROM base AS server\n"
     )
-    rewritten = rewrite_recipe(text, "llama-images/debian:trixie")
-    assert "npm" not in rewritten and "node:24" not in rewritten
+    rewritten = rewrite_recipe(text, "llama-images/debian:trixie", "llama-images-upstream/node:1")
+    assert "FROM llama-images-upstream/node:1 AS web\nRUN npm ci\n" in rewritten
+    assert "node:24" not in rewritten
     assert "FROM llama-images/debian:trixie AS build" in rewritten
     assert "FROM base AS server" in rewritten
     assert "-DGGML_NATIVE=OFF" in rewritten
-    assert "/app/tools/ui/dist/index.html" in rewritten
+    assert "COPY --from=web /app/tools/ui/dist tools/ui/dist" in rewritten
 
 
 def test_bench_figures_compare_with_their_goal() -> None:
