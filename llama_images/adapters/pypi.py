@@ -24,17 +24,24 @@ INDEX_FORMAT = "application/vnd.pypi.simple.v1+json"
 TIMEOUT = httpx.Timeout(60.0, read=300.0)
 
 
+def cached_as_pinned(path: Path, sha256: str, pinned_by: str) -> bool:
+    """Whether the cache has `path`; a cached file with another digest stops everything."""
+    if not path.is_file():
+        return False
+    actual = sha256_of(path)
+    if actual != sha256:
+        raise ProofFailed(
+            f"cached {path} has sha256 {actual}, {pinned_by} {sha256}: "
+            "remove it to fetch it again; nothing was built"
+        )
+    return True
+
+
 def pinned_wheel(project: str, file: str, sha256: str, cache: Path, index: str = INDEX) -> Path:
     """The wheel in the cache (`<cache>/pypi/<file>`), fetched once from the `index` (a
     simple repository API); checked on every call."""
     path = cache / "pypi" / file
-    if path.is_file():
-        actual = sha256_of(path)
-        if actual != sha256:
-            raise ProofFailed(
-                f"cached {path} has sha256 {actual}, the catalog pins {sha256}: "
-                f"remove it to fetch it again; nothing was built"
-            )
+    if cached_as_pinned(path, sha256, "the catalog pins"):
         return path
     path.parent.mkdir(parents=True, exist_ok=True)
     with httpx.Client(verify=ssl.create_default_context(), timeout=TIMEOUT) as client:
@@ -98,13 +105,7 @@ def release_sdist(project: str, version: str, cache: Path, api: str = JSON_API) 
     with httpx.Client(verify=ssl.create_default_context(), timeout=TIMEOUT) as client:
         file, file_url, sha256 = _sdist_entry(client, url, project, version)
         path = cache / "pypi" / file
-        if path.is_file():
-            actual = sha256_of(path)
-            if actual != sha256:
-                raise ProofFailed(
-                    f"cached {path} has sha256 {actual}, PyPI publishes {sha256}: "
-                    "remove it to fetch it again; nothing was built"
-                )
+        if cached_as_pinned(path, sha256, "PyPI publishes"):
             return path, sha256
         path.parent.mkdir(parents=True, exist_ok=True)
         try:

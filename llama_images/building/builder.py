@@ -272,7 +272,8 @@ def prepare_plan(
         web_bases = {inputs.web_bases[b.profile] for b in bases.values()}
         repository_of_seeds = image_repository(settings.ccache_registry, settings.repo)
         wanted = planned_ui_images(catalog, source, pin, repository_of_seeds, web_bases)
-        inputs = replace(inputs, ui_seeds=ui_seeds(engine, wanted))
+        seeds = pulled_seeds(engine, wanted, "the web stage on {key} builds the UI")
+        inputs = replace(inputs, ui_seeds=seeds)
     plan = make_plan(inputs, variants, bases, platforms, targets, cpu)
     return plan
 
@@ -291,15 +292,16 @@ def planned_ui_images(
     }
 
 
-def ui_seeds(engine: Engine, wanted: dict[str, str]) -> dict[str, str]:
-    """The wanted UI images the registry has; a missing one means the web stage runs."""
+def pulled_seeds(engine: Engine, wanted: dict[str, str], missing: str) -> dict[str, str]:
+    """The wanted seed images (by key) a registry has, pulled; a missing or unreachable one
+    only means that builds do without it (`missing` says what happens then)."""
     seeds: dict[str, str] = {}
-    for base, ref in wanted.items():
+    for key, ref in sorted(wanted.items()):
         if engine.try_pull(ref):
-            seeds[base] = ref
-            print(f"==> web UI seed {ref}", file=sys.stderr)
+            seeds[key] = ref
+            print(f"==> seed {ref}", file=sys.stderr)
         else:
-            print(f"==> no web UI seed at {ref}: the web stage builds it", file=sys.stderr)
+            print(f"==> no seed at {ref}: {missing.format(key=key)}", file=sys.stderr)
     return seeds
 
 
@@ -310,21 +312,12 @@ def ccache_seeds(
     bases: dict[str, ResolvedBases],
     platforms: list[str],
 ) -> dict[str, str]:
-    """The exported ccache images present in the registry, by toolchain; absent ones are skipped.
-
-    A missing or unreachable cache only means a cold start, never a failed build.
-    """
+    """The exported ccache images present in the registry, by toolchain."""
     if not registry or engine is None:
         return {}
-    seeds: dict[str, str] = {}
-    for key in sorted({toolchain_key(b.build, p) for b in bases.values() for p in platforms}):
-        ref = ccache_image(image_repository(registry, repo), key)
-        if engine.try_pull(ref):
-            seeds[key] = ref
-            print(f"==> ccache seed {ref}", file=sys.stderr)
-        else:
-            print(f"==> no ccache seed at {ref}: builds of {key} start cold", file=sys.stderr)
-    return seeds
+    keys = {toolchain_key(b.build, p) for b in bases.values() for p in platforms}
+    wanted = {key: ccache_image(image_repository(registry, repo), key) for key in keys}
+    return pulled_seeds(engine, wanted, "builds of {key} start cold")
 
 
 def describe_plan(plan: BuildPlan, docker_cli: str) -> str:

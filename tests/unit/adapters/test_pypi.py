@@ -7,7 +7,8 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -33,23 +34,15 @@ class Index:
     requests: list[str] = field(default_factory=list)
 
 
-@pytest.fixture
-def index() -> Iterator[Index]:
-    served = Index()
+@contextmanager
+def loopback(routes: Callable[[str], bytes | None], requests: list[str]) -> Iterator[str]:
+    """An HTTP server on loopback answering GETs with `routes(path)` (None: 404); its URL."""
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
-            served.requests.append(self.path)
-            if self.path == "/simple/toolkit/":
-                entry = {
-                    "filename": FILE,
-                    "url": f"../../files/{FILE}",
-                    "hashes": {"sha256": served.published},
-                }
-                body = json.dumps({"files": [entry]}).encode()
-            elif self.path == f"/files/{FILE}":
-                body = served.body
-            else:
+            requests.append(self.path)
+            body = routes(self.path)
+            if body is None:
                 self.send_error(404)
                 return
             self.send_response(200)
@@ -61,14 +54,31 @@ def index() -> Iterator[Index]:
             pass
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    served.url = f"http://127.0.0.1:{server.server_address[1]}/simple"
+    threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        yield served
+        yield f"http://127.0.0.1:{server.server_address[1]}"
     finally:
         server.shutdown()
         server.server_close()
+
+
+@pytest.fixture
+def index() -> Iterator[Index]:
+    served = Index()
+
+    def routes(path: str) -> bytes | None:
+        if path == "/simple/toolkit/":
+            entry = {
+                "filename": FILE,
+                "url": f"../../files/{FILE}",
+                "hashes": {"sha256": served.published},
+            }
+            return json.dumps({"files": [entry]}).encode()
+        return served.body if path == f"/files/{FILE}" else None
+
+    with loopback(routes, served.requests) as url:
+        served.url = f"{url}/simple"
+        yield served
 
 
 def test_fetched_once_then_read_from_the_cache(index: Index, tmp_path: Path) -> None:
@@ -125,41 +135,22 @@ class JsonApi:
 def json_api() -> Iterator[JsonApi]:
     served = JsonApi()
 
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            served.requests.append(self.path)
-            if self.path == "/pypi/pkg/json":
-                wheel = {"packagetype": "bdist_wheel", "filename": "pkg-1.0-py3-none-any.whl"}
-                sdist = {
-                    "packagetype": "sdist",
-                    "filename": SDIST,
-                    "url": f"../../packages/{SDIST}",  # as relative as a mirror may serve it
-                    "digests": {"sha256": served.published},
-                }
-                releases = {"0.9": [wheel], "1.0": [wheel, sdist]}
-                body = json.dumps({"info": {"version": "1.0"}, "releases": releases}).encode()
-            elif self.path == f"/packages/{SDIST}":
-                body = served.body
-            else:
-                self.send_error(404)
-                return
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+    def routes(path: str) -> bytes | None:
+        if path == "/pypi/pkg/json":
+            wheel = {"packagetype": "bdist_wheel", "filename": "pkg-1.0-py3-none-any.whl"}
+            sdist = {
+                "packagetype": "sdist",
+                "filename": SDIST,
+                "url": f"../../packages/{SDIST}",  # as relative as a mirror may serve it
+                "digests": {"sha256": served.published},
+            }
+            releases = {"0.9": [wheel], "1.0": [wheel, sdist]}
+            return json.dumps({"info": {"version": "1.0"}, "releases": releases}).encode()
+        return served.body if path == f"/packages/{SDIST}" else None
 
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    served.url = f"http://127.0.0.1:{server.server_address[1]}/pypi"
-    try:
+    with loopback(routes, served.requests) as url:
+        served.url = f"{url}/pypi"
         yield served
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def test_a_release_sdist_is_fetched_once_with_its_published_digest(

@@ -245,3 +245,20 @@ def test_a_bad_bump_source_stops_the_bench_before_any_build(
     assert bench.main(["--bump-source", "/nonexistent/llama.cpp"]) == 1
     lines = capsys.readouterr().err.splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: --bump-source /nonexistent/llama.cpp")
+
+
+def test_what_a_rebuild_is_prepared_with_is_not_timed(monkeypatch: pytest.MonkeyPatch) -> None:
+    now = [0.0]
+    monkeypatch.setattr(bench.time, "monotonic", lambda: now[0])
+
+    def prepare(run: BenchRun) -> None:
+        now[0] += 100.0  # exporting and pruning, say
+
+    def rebuild(run: BenchRun) -> list[BuiltImage]:
+        now[0] += 10.0
+        return compiled_once(run)
+
+    run = bench_run()
+    Rebuild("fresh", rebuild, "<= 0.1", prepare=prepare).measure(run)
+    (figure,) = run.result.figures
+    assert figure.value == 10.0 and figure.ratio == 10.0 / run.cold
