@@ -8,6 +8,7 @@ contributors read and what `diff-upstream` compares with upstream's recipes), an
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable
 from pathlib import Path
@@ -42,7 +43,10 @@ def _arg_value(value: str) -> str:
     return f"'{value}'" if re.search(r"[\s;]", value) else value
 
 
+@functools.cache
 def _environment(base_images: Path) -> jinja2.Environment:
+    """One environment per templates folder: it compiles each template once (a template
+    edited later in the same process is still read again, as jinja2 checks its mtime)."""
     environment = jinja2.Environment(
         loader=jinja2.FileSystemLoader(base_images / TEMPLATES),
         undefined=jinja2.StrictUndefined,
