@@ -249,7 +249,7 @@ def test_a_bad_bump_source_stops_the_bench_before_any_build(
 
 def test_what_a_rebuild_is_prepared_with_is_not_timed(monkeypatch: pytest.MonkeyPatch) -> None:
     now = [0.0]
-    monkeypatch.setattr(bench.time, "monotonic", lambda: now[0])
+    monkeypatch.setattr("llama_images.commands.bench.time.monotonic", lambda: now[0])
 
     def prepare(run: BenchRun) -> None:
         now[0] += 100.0  # exporting and pruning, say
