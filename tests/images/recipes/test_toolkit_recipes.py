@@ -28,16 +28,16 @@ class ToolkitStop:
     cmake_ran: bool  # the compile step reached CMake (compile.sh's call is right)
 
 
+# The first compile step (server-context: all but the server) configures and builds the
+# backend, so a missing toolkit stops it there.
+FIRST_COMPILE = "compile.sh /src/llama.cpp /src/build server-context"
 STOPS = {
-    "musa": ToolkitStop("build", "compile.sh /src/llama.cpp /src/build llama-server", "MUSA", True),
+    "musa": ToolkitStop("build", FIRST_COMPILE, "MUSA", True),
     # The Level Zero loader is fetched from GitHub, which is the toolkit's source.
     "intel": ToolkitStop("builder-fromsource", "level-zero", "level-zero", False),
     # ZenDNN's CMake clones ZenDNN from GitHub while building.
     "zendnn": ToolkitStop(
-        "build",
-        "compile.sh /src/llama.cpp /src/build llama-server",
-        "Performing download step (git clone) for 'zendnn'",
-        True,
+        "build", FIRST_COMPILE, "Performing download step (git clone) for 'zendnn'", True
     ),
 }
 FAILED_STEP = re.compile(r"^\s*> \[(?P<stage>[\w-]+)\s+\d+/\d+\] (?P<text>RUN .*)$", re.MULTILINE)
