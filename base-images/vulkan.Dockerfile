@@ -141,7 +141,7 @@ RUN --mount=type=cache,id=llama-images-apt-archives,target=/var/cache/apt,sharin
     /usr/local/lib/llama-base-images/apt-install.sh \
         libgomp1 libssl3t64 libvulkan1 mesa-vulkan-drivers libglvnd0 libgl1 libglx0 \
         libegl1 libgles2 ${TOOLKIT_RUNTIME_PACKAGES}
-ENV NVIDIA_DRIVER_CAPABILITIES=compute,utility,graphics
+ENV NVIDIA_DRIVER_CAPABILITIES=compute,utility,graphics MESA_SHADER_CACHE_DIR=/var/cache/llama.cpp/mesa
 COPY --from=build /out/app/ /app/
 ARG VERSION_JSON
 COPY ${VERSION_JSON} /app/version.json

@@ -22,6 +22,8 @@ from llama_images.model.metadata import CORE_TARGET, OCI, project_label
 from llama_images.testing.tinymodel import MODEL_NAME
 
 MODEL_MOUNT = "/models"
+CACHE_MOUNT = "/var/cache/llama.cpp"
+"""The server target's LLAMA_CACHE: downloaded models, and a Mesa driver's compiled shaders."""
 HEALTHY_TIMEOUT = 180.0
 
 
@@ -235,10 +237,12 @@ def run_server(
     user: str | None = None,
     requires: str = "",
     run_options: Mapping[str, Any] | None = None,
+    cache_volume: str | None = None,
 ) -> Iterator[RunningServer]:
     """Starts a server with the model folder mounted read-only; always removes it.
 
-    `run_options`: further engine options (read_only, cap_drop, tmpfs, ...).
+    `run_options`: further engine options (read_only, cap_drop, tmpfs, ...); `cache_volume`:
+    a named volume mounted at CACHE_MOUNT.
     """
     host_port = free_port()
     options: dict[str, Any] = {
@@ -247,6 +251,8 @@ def run_server(
         "ports": {f"{container_port}/tcp": ("127.0.0.1", host_port)},
         "volumes": {str(model_dir): {"bind": MODEL_MOUNT, "mode": "ro"}},
     }
+    if cache_volume is not None:
+        options["volumes"][cache_volume] = {"bind": CACHE_MOUNT, "mode": "rw"}
     if user is not None:
         options["user"] = user
     options.update(engine_device_options(requires))

@@ -131,6 +131,14 @@ def model_dir(project: Project) -> Path:
     return model_folder(project.settings.cache_path, source.path)
 
 
+@pytest.fixture(scope="session")
+def server_cache(engine: Engine) -> Iterator[str]:
+    """One named volume at the servers' cache folder for the whole run: Vulkan on lavapipe
+    compiles its shaders there once (about 20 s) instead of at every server start."""
+    with engine.volume() as volume:
+        yield volume
+
+
 @pytest.fixture
 def metrics() -> dict[str, float]:
     """Figures a test reports (seconds, tokens/s); they land in the results table."""

@@ -16,7 +16,12 @@ import pytest
 
 from llama_images.adapters.engine import Engine
 from llama_images.model.catalog import Smoke
-from llama_images.testing.servers import ImageUnderTest, RunningServer, serve_variant
+from llama_images.testing.servers import (
+    CACHE_MOUNT,
+    ImageUnderTest,
+    RunningServer,
+    serve_variant,
+)
 from llama_images.testing.tinymodel import MODEL_NAME
 from tests.images.shared.servers import MODEL
 
@@ -27,7 +32,6 @@ HARDENED: dict[str, Any] = {
     "cap_drop": ["ALL"],
     "security_opt": ["no-new-privileges"],
 }
-CACHE = "/var/cache/llama.cpp"
 # What `docker kill` leaves: the engine's SIGKILL after the stop timeout ran out.
 KILLED = 137
 
@@ -65,14 +69,14 @@ def test_model_cache_is_the_documented_group_writable_volume(
 ) -> None:
     """A fresh named volume at LLAMA_CACHE takes the image's folder: group 0 may write."""
     env = dict(e.split("=", 1) for e in engine.image_config(server_image.ref).get("Env", []))
-    assert env.get("LLAMA_CACHE") == CACHE
+    assert env.get("LLAMA_CACHE") == CACHE_MOUNT
     with engine.volume() as volume:
         code, output = engine.run(
             server_image.ref,
             ["-c", 'touch "$LLAMA_CACHE/probe" && ls -ld "$LLAMA_CACHE"'],
             entrypoint=["/bin/sh"],
             user=ARBITRARY_USER,
-            volumes={volume: {"bind": CACHE, "mode": "rw"}},
+            volumes={volume: {"bind": CACHE_MOUNT, "mode": "rw"}},
             **HARDENED,
         )
     assert code == 0, output
@@ -80,9 +84,11 @@ def test_model_cache_is_the_documented_group_writable_volume(
 
 
 def test_docker_stop_ends_the_server_through_sigterm(
-    engine: Engine, server_image: ImageUnderTest, model_dir: Path, smoke: Smoke
+    engine: Engine, server_image: ImageUnderTest, model_dir: Path, smoke: Smoke, server_cache: str
 ) -> None:
-    with serve_variant(engine, server_image.ref, model_dir, smoke, ["-m", MODEL]) as running:
+    with serve_variant(
+        engine, server_image.ref, model_dir, smoke, ["-m", MODEL], cache_volume=server_cache
+    ) as running:
         running.wait_ready()
         running.stop(timeout=60)
         code = running.wait_exit()

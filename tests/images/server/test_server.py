@@ -35,11 +35,13 @@ from tests.images.shared.servers import (
 
 @pytest.fixture(scope="session")
 def server(
-    engine: Engine, server_image: ImageUnderTest, model_dir: Path, smoke: Smoke
+    engine: Engine, server_image: ImageUnderTest, model_dir: Path, smoke: Smoke, server_cache: str
 ) -> Iterator[RunningServer]:
     """One server per image for the read-only checks, configured through arguments."""
     args = ["-m", MODEL, "--parallel", str(PARALLEL), "-c", str(CONTEXT), "-n", "32"]
-    with variant_server(engine, server_image, model_dir, smoke, args) as running:
+    with variant_server(
+        engine, server_image, model_dir, smoke, args, cache_volume=server_cache
+    ) as running:
         wait_healthy_or_show_log(running)
         yield running
 
@@ -167,13 +169,15 @@ def test_backend_modules_loaded_from_variant_folder(
 
 
 def test_model_offloaded_to_the_device(
-    engine: Engine, server_image: ImageUnderTest, model_dir: Path, smoke: Smoke
+    engine: Engine, server_image: ImageUnderTest, model_dir: Path, smoke: Smoke, server_cache: str
 ) -> None:
     if not smoke.device_log:
         pytest.skip("this variant runs on the CPU: there is no device to offload to")
     # Device and offload lines are logged at verbosity 4 only.
     args = ["-m", MODEL, "-lv", "4"]
-    with variant_server(engine, server_image, model_dir, smoke, args) as running:
+    with variant_server(
+        engine, server_image, model_dir, smoke, args, cache_volume=server_cache
+    ) as running:
         running.wait_healthy()
         assert running.post("/completion", {"prompt": "Hi", "n_predict": 4})["tokens_predicted"]
         log = running.logs()
@@ -304,6 +308,7 @@ def test_configured_by_environment_only(
     server_image: ImageUnderTest,
     model_dir: Path,
     smoke: Smoke,
+    server_cache: str,
     metrics: dict[str, float],
 ) -> None:
     port = 9123
@@ -313,7 +318,14 @@ def test_configured_by_environment_only(
         "LLAMA_ARG_N_PARALLEL": "2",
     }
     with variant_server(
-        engine, server_image, model_dir, smoke, None, environment, container_port=port
+        engine,
+        server_image,
+        model_dir,
+        smoke,
+        None,
+        environment,
+        container_port=port,
+        cache_volume=server_cache,
     ) as running:
         try:
             metrics["time_to_healthy_s"] = running.wait_healthy()
@@ -331,13 +343,20 @@ def test_healthy_when_the_port_is_an_argument(
     server_image: ImageUnderTest,
     model_dir: Path,
     smoke: Smoke,
+    server_cache: str,
     metrics: dict[str, float],
 ) -> None:
     """Upstream's docs change the port with `--port`; the HEALTHCHECK follows it."""
     port = 9000
     args = ["-m", MODEL, "--port", str(port)]
     with variant_server(
-        engine, server_image, model_dir, smoke, args, container_port=port
+        engine,
+        server_image,
+        model_dir,
+        smoke,
+        args,
+        container_port=port,
+        cache_volume=server_cache,
     ) as running:
         metrics["time_to_healthy_s"] = running.wait_healthy()
         assert running.client.get("/health").status_code == 200

@@ -68,12 +68,15 @@ def test_soak(
     server_image: ImageUnderTest,
     model_dir: Path,
     smoke: Smoke,
+    server_cache: str,
     metrics: dict[str, float],
 ) -> None:
     """No failed request, resident memory that levels off, healthy from start to end."""
     args = ["-m", MODEL, "--parallel", str(PARALLEL), "-c", str(CONTEXT)]
     args += ["--cache-ram", str(CACHE_RAM_MIB)]
-    with variant_server(engine, server_image, model_dir, smoke, args) as server:
+    with variant_server(
+        engine, server_image, model_dir, smoke, args, cache_volume=server_cache
+    ) as server:
         wait_healthy_or_show_log(server)
         rss: list[int] = []
         health: list[str] = []

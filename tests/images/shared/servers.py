@@ -30,9 +30,19 @@ def variant_server(
     args: list[str] | None,
     environment: dict[str, str] | None = None,
     container_port: int = 8080,
+    cache_volume: str | None = None,
 ) -> contextlib.AbstractContextManager[RunningServer]:
+    """`cache_volume`: the session's server cache (see the `server_cache` fixture), so that a
+    Mesa driver compiles its shaders once per run rather than once per server."""
     return serve_variant(
-        engine, image.ref, model_dir, smoke, args, environment, container_port=container_port
+        engine,
+        image.ref,
+        model_dir,
+        smoke,
+        args,
+        environment,
+        container_port=container_port,
+        cache_volume=cache_volume,
     )
 
 
