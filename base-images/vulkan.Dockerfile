@@ -31,7 +31,7 @@ ARG UI_IMAGE=web-dist
 ARG TOOLKIT_BUILD_PACKAGES=""
 ARG TOOLKIT_RUNTIME_PACKAGES=""
 
-FROM ${BUILD_BASE} AS builder-fromsource
+FROM --platform=$BUILDPLATFORM ${BUILD_BASE} AS builder-fromsource
 ARG TOOLKIT_BUILD_PACKAGES
 COPY base-images/scripts/apt-install.sh /usr/local/lib/llama-base-images/
 RUN --mount=type=cache,id=llama-images-apt-archives,target=/var/cache/apt,sharing=locked \
@@ -40,6 +40,19 @@ RUN --mount=type=cache,id=llama-images-apt-archives,target=/var/cache/apt,sharin
         gcc-14 g++-14 build-essential git cmake libssl-dev ccache binutils libvulkan-dev \
         glslc spirv-headers ${TOOLKIT_BUILD_PACKAGES}
 ENV CC=gcc-14 CXX=g++-14 CCACHE_DIR=/root/.cache/ccache
+
+# Cross-compiling (the plan names this stage in BUILDER_IMAGE when the target platform is
+# not the host's): the target's compilers and libraries. A native build never runs it.
+FROM builder-fromsource AS builder-cross
+ARG CROSS_ARCH
+ARG CROSS_TRIPLE
+COPY base-images/scripts/cross-setup.sh /usr/local/lib/llama-base-images/
+RUN --mount=type=cache,id=llama-images-apt-archives,target=/var/cache/apt,sharing=locked \
+    --mount=type=cache,id=llama-images-apt-lists,target=/var/lib/apt/lists,sharing=locked \
+    /usr/local/lib/llama-base-images/cross-setup.sh \
+        "$CROSS_ARCH" "$CROSS_TRIPLE" gcc-14 g++-14 -- libssl-dev libvulkan-dev
+ENV CC=${CROSS_TRIPLE}-gcc-14 CXX=${CROSS_TRIPLE}-g++-14 \
+    CROSS_TRIPLE=${CROSS_TRIPLE} PKG_CONFIG_LIBDIR=/usr/lib/${CROSS_TRIPLE}/pkgconfig:/usr/share/pkgconfig
 
 FROM ${BUILDER_IMAGE} AS builder
 

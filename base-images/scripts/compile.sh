@@ -27,6 +27,11 @@ if [ "$target" = llama-server ] && [ ! -f "$src/tools/ui/dist/index.html" ]; the
     echo "compile.sh: $src/tools/ui/dist has no index.html: the web UI was not built" >&2
     exit 1
 fi
+# A cross build (the toolchain's builder-cross stage sets CROSS_TRIPLE, CC and CXX):
+# CMake is told the target system, from which ggml picks its CPU variants.
+if [ -n "${CROSS_TRIPLE:-}" ]; then
+    set -- -DCMAKE_SYSTEM_NAME=Linux "-DCMAKE_SYSTEM_PROCESSOR=${CROSS_TRIPLE%%-*}" "$@"
+fi
 # The RUNPATH of every ELF is $ORIGIN and nothing else, so the folder works
 # wherever it is copied, with no LD_LIBRARY_PATH.
 cmake -S "$src" -B "$build" \

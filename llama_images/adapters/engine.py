@@ -288,10 +288,15 @@ class Engine:
     def import_rootfs(
         self, rootfs: Path, ref: str, changes: Sequence[str], platform: str = ""
     ) -> None:
-        """Imports a root file system folder as an image."""
-        argv = [self.docker_cli, "import"]
+        """Imports a root file system folder as an image; as one of `platform`, when named.
+
+        `docker import --platform` records the host's platform on this engine, so a foreign
+        one is built instead: FROM scratch, the tree added, the changes as instructions.
+        """
         if platform:
-            argv += ["--platform", platform]
+            self._import_for_platform(rootfs, ref, changes, platform)
+            return
+        argv = [self.docker_cli, "import"]
         for change in changes:
             argv += ["--change", change]
         argv += ["-", ref]
@@ -301,6 +306,33 @@ class Engine:
             )
         if tar.returncode != 0 or done.returncode != 0:
             raise ProjectError(f"docker import of {rootfs} as {ref} failed: {done.stderr.strip()}")
+
+    def _import_for_platform(
+        self, rootfs: Path, ref: str, changes: Sequence[str], platform: str
+    ) -> None:
+        with tempfile.TemporaryDirectory(dir=rootfs.parent, prefix="import-") as tmp:
+            context = Path(tmp)
+            tar = subprocess.run(
+                ["tar", "-C", str(rootfs), "-cf", str(context / "rootfs.tar"), "."],
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            if tar.returncode != 0:
+                raise ProjectError(f"cannot archive {rootfs}: {tar.stderr.strip()}")
+            (context / "Dockerfile").write_text(
+                "\n".join(["FROM scratch", "ADD rootfs.tar /", *changes]) + "\n"
+            )
+            done = subprocess.run(
+                [self.docker_cli, "build", "--platform", platform, "-t", ref, str(context)],
+                capture_output=True,
+                text=True,
+                env={**os.environ, "DOCKER_BUILDKIT": "1"},
+                check=False,
+            )
+        if done.returncode != 0:
+            detail = done.stderr.strip().splitlines()[-1:] or ["no output"]
+            raise ProjectError(f"making {ref} ({platform}) from {rootfs} failed: {detail[0]}")
 
     def export_path(self, image: str, path: str, dest: Path) -> Path:
         """Copies a folder out of an image (without running it) into `dest`."""

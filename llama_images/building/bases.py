@@ -8,9 +8,11 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from llama_images.adapters.emulation import emulation_missing
 from llama_images.adapters.engine import Engine
 from llama_images.errors import ProjectError
 from llama_images.model.catalog import Bases, OfflineBase, Variant
@@ -30,6 +32,12 @@ class ResolvedBases:
     build: str
     runtime: str
     profile: str  # "upstream" or "offline"
+    # The runtime base per platform other than the host's, where it is another image (the
+    # offline base; upstream's are multi-platform).
+    foreign_runtimes: Mapping[str, str] = field(default_factory=dict)
+
+    def runtime_on(self, platform: str) -> str:
+        return self.foreign_runtimes.get(platform, self.runtime)
 
 
 def host_debian_mirror(sources: tuple[Path, ...] = APT_SOURCES) -> str | None:
@@ -75,7 +83,8 @@ class BaseResolver:
     dry_run: bool = False
     _available: dict[str, bool] = field(default_factory=dict)
 
-    def resolve(self, variant: Variant) -> ResolvedBases:
+    def resolve(self, variant: Variant, foreign_platforms: Sequence[str] = ()) -> ResolvedBases:
+        """The variant's bases; `foreign_platforms`: those built here but not the host's."""
         if self.mode != "offline" and self._upstream_available(variant.bases):
             return ResolvedBases(variant.bases.build, variant.bases.runtime, "upstream")
         if self.mode == "upstream":
@@ -89,8 +98,10 @@ class BaseResolver:
                 f"variant {variant.name} needs its upstream base images "
                 f"({variant.bases.build}), which no registry serves here; {why}"
             )
-        ref = self.ensure_offline_base(self.offline.for_variant(variant.offline))
-        return ResolvedBases(ref, ref, "offline")
+        base = self.offline.for_variant(variant.offline)
+        ref = self.ensure_offline_base(base)
+        foreign = {p: self.ensure_offline_base(base, p) for p in foreign_platforms}
+        return ResolvedBases(ref, ref, "offline", foreign)
 
     def _upstream_available(self, bases: Bases) -> bool:
         return all(self._available_ref(ref) for ref in {bases.build, bases.runtime})
@@ -106,10 +117,17 @@ class BaseResolver:
             self._available[ref] = present
         return self._available[ref]
 
-    def ensure_offline_base(self, base: OfflineBase) -> str:
-        ref = base.ref
+    def ensure_offline_base(self, base: OfflineBase, platform: str = "") -> str:
+        """The offline base, made with debootstrap where the engine lacks it; of `platform`,
+        a foreign one, debootstrapped under emulation."""
+        ref = base.ref_on(platform) if platform else base.ref
         if self.dry_run or self.engine.image_exists(ref):
             return ref
+        why = emulation_missing(platform) if platform else ""
+        if why:
+            raise ProjectError(
+                f"the offline base for {platform} is made under emulation, and {why}"
+            )
         mirror = self.mirror or host_debian_mirror()
         if not mirror:
             raise ProjectError(
@@ -129,6 +147,7 @@ class BaseResolver:
             done = subprocess.run(
                 [
                     "debootstrap",
+                    *([f"--arch={platform.rsplit('/', 1)[-1]}"] if platform else []),
                     "--variant=minbase",
                     f"--components={','.join(base.components)}",
                     base.suite,
@@ -145,5 +164,5 @@ class BaseResolver:
                 raise ProjectError(f"debootstrap {base.suite} failed: {detail[0]}")
             if not base.check_valid_until:
                 accept_expired_release(rootfs / "etc" / "apt" / "sources.list")
-            self.engine.import_rootfs(rootfs, ref, IMAGE_CHANGES)
+            self.engine.import_rootfs(rootfs, ref, IMAGE_CHANGES, platform)
         return ref

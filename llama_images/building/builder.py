@@ -11,6 +11,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Protocol
 
+from llama_images.adapters.emulation import emulation_missing
 from llama_images.adapters.engine import Engine
 from llama_images.adapters.manifest import first_difference, tree_manifest
 from llama_images.adapters.npm import (
@@ -39,7 +40,7 @@ from llama_images.building.plan import (
 from llama_images.building.recipes import check_recipes
 from llama_images.building.steps import EngineSteps, connect
 from llama_images.errors import ProjectError
-from llama_images.model.catalog import Catalog, Variant
+from llama_images.model.catalog import Catalog, Variant, host_platform
 from llama_images.model.metadata import CORE_TARGET, write_json_atomically
 from llama_images.model.project import Project
 from llama_images.paths import link_or_copy
@@ -78,13 +79,27 @@ def ccache_summary(log: str) -> str:
     return f"{hits}/{calls} ({100 * hits / calls:.0f}%)" if calls else "0/0"
 
 
-def check_platforms(variants: list[Variant], platforms: list[str]) -> None:
+def check_platforms(
+    variants: list[Variant], platforms: list[str], builder_target: str = "fromsource"
+) -> None:
+    """Each platform is one the variant supports; a foreign one runs its runtime stages under
+    emulation, which the host must provide, and a cross build has no prebuilt builder."""
     for variant in variants:
         unsupported = [p for p in platforms if p not in variant.platforms]
         if unsupported:
             raise ProjectError(
                 f"variant {variant.name} is not built for {', '.join(unsupported)}: "
                 f"it supports {', '.join(variant.platforms)}"
+            )
+    for platform in [p for p in platforms if p != host_platform()]:
+        why = emulation_missing(platform)
+        if why:
+            raise ProjectError(f"building {platform} on {host_platform()}: {why}")
+        crossed = [v.name for v in variants if v.recipe.cross_packages]
+        if crossed and builder_target == "prebuilt":
+            raise ProjectError(
+                f"{', '.join(crossed)} on {platform} cross-compile, and prebuilt builders are "
+                "made for native builds only: drop --builder-target prebuilt"
             )
 
 
@@ -163,7 +178,7 @@ def select(project: Project) -> Selection:
     check_recipes(catalog)
     variants = catalog.select(list(settings.variants))
     platforms = list(settings.platforms)
-    check_platforms(variants, platforms)
+    check_platforms(variants, platforms, settings.builder_target)
     targets = select_targets(variants, list(settings.targets))
     return Selection(catalog, variants, platforms, targets, project.pin())
 
@@ -226,6 +241,8 @@ def prepare_plan(
     cpu = catalog.variants.get("cpu")
     # The cpu core's bases decide whether a GPU variant can reuse its core.
     resolved = [*variants, cpu] if cpu is not None and cpu not in variants else variants
+    host = host_platform()
+    foreign = [p for p in platforms if p != host]
     bases: dict[str, ResolvedBases] = {}
     if settings.base_override:
         override = settings.base_override
@@ -233,9 +250,10 @@ def prepare_plan(
     elif engine is None:
         mode = "offline" if settings.base_mode == "auto" else settings.base_mode
         for variant in resolved:
-            offline = catalog.offline.for_variant(variant.offline).ref
+            base = catalog.offline.for_variant(variant.offline)
+            runtimes = {p: base.ref_on(p) for p in foreign}
             bases[variant.name] = (
-                ResolvedBases(offline, offline, "offline")
+                ResolvedBases(base.ref, base.ref, "offline", runtimes)
                 if mode == "offline"
                 else ResolvedBases(variant.bases.build, variant.bases.runtime, "upstream")
             )
@@ -248,7 +266,7 @@ def prepare_plan(
             workdir=settings.cache_path,
             dry_run=dry_run,
         )
-        bases = {variant.name: resolver.resolve(variant) for variant in resolved}
+        bases = {variant.name: resolver.resolve(variant, foreign) for variant in resolved}
     repository = image_repository(settings.registry, settings.repo)
     seeds = ccache_seeds(
         engine if not dry_run else None, settings.ccache_registry, settings.repo, bases, platforms
@@ -267,6 +285,7 @@ def prepare_plan(
         scripts=project.base_images / "scripts",
         # The web stage's base follows the profile: upstream's bases pulled, or offline.
         web_bases={"upstream": catalog.web_ui.base, "offline": catalog.offline.ref},
+        host_platform=host,
     )
     if settings.ccache_registry and engine is not None and not dry_run:
         web_bases = {inputs.web_bases[b.profile] for b in bases.values()}

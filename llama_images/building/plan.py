@@ -13,13 +13,21 @@ from llama_images.adapters.source import Pin, SourceTree
 from llama_images.building.bases import ResolvedBases
 from llama_images.building.dockerfile import parse_dockerfile
 from llama_images.errors import ProjectError, did_you_mean
-from llama_images.model.catalog import Variant, toolchain, toolkit_version, triple_for
+from llama_images.model.catalog import (
+    Variant,
+    gnu_triple,
+    toolchain,
+    toolkit_version,
+    triple_for,
+)
 from llama_images.model.metadata import CORE_TARGET, ImageRecord
 from llama_images.model.settings import BuilderTarget
 from llama_images.model.tags import FLAVOURS, TARGETS, ImageTag
 from llama_images.model.version import BuildVersion, CommitFacts
 
 BUILDER_STAGE = "builder-fromsource"
+# The toolchain plus the target's cross compilers and libraries (toolchain.j2).
+CROSS_BUILDER_STAGE = "builder-cross"
 
 
 @dataclass(frozen=True)
@@ -247,6 +255,8 @@ class PlanInputs:
     scripts: Path = Path("base-images/scripts")
     # The web UI stage's base per base profile; empty: the recipes' default.
     web_bases: dict[str, str] = field(default_factory=dict)
+    # Other platforms are cross-compiled (recipes with cross_packages) or emulated.
+    host_platform: str = "linux/amd64"
 
 
 def make_plan(
@@ -288,7 +298,8 @@ def make_plan(
                 choice,
                 platform,
                 variant_targets,
-                tag_platform=len(platforms) > 1,
+                # One tag per platform where a plain tag could name another platform's image.
+                tag_platform=len(platforms) > 1 or platform != inputs.host_platform,
             )
     return BuildPlan(
         version=inputs.version,
@@ -355,7 +366,7 @@ def _record(
         source_url=inputs.source_url,
         base_profile=chosen.profile,
         build_base=chosen.build,
-        runtime_base=chosen.runtime,
+        runtime_base=chosen.runtime_on(platform),
         toolchain=toolchain(variant, chosen.profile),
         toolkit_name=variant.toolkit.name,
         toolkit_version=toolkit_version(variant, chosen.profile),
@@ -381,7 +392,7 @@ def _build_args(
         "TRIPLE": triple_for(platform),
         **({"WEB_BASE": inputs.web_bases[chosen.profile]} if inputs.web_bases else {}),
         "BUILD_BASE": chosen.build,
-        "RUNTIME_BASE": chosen.runtime,
+        "RUNTIME_BASE": chosen.runtime_on(platform),
         "LLAMA_BUILD_NUMBER": str(inputs.pin.build_number),
         "LLAMA_BUILD_COMMIT": inputs.pin.short_commit,
         "VERSION_JSON": meta_path(inputs.context, inputs.version, variant.name, platform)
@@ -390,7 +401,11 @@ def _build_args(
     }
     if choice.kind == "cpu":
         args["CORE_IMAGE"] = core_image(inputs.repository, inputs.version, platform)
-    if inputs.builder_target == "prebuilt":
+    if platform != inputs.host_platform and variant.recipe.cross_packages:
+        args["BUILDER_IMAGE"] = CROSS_BUILDER_STAGE
+        args["CROSS_ARCH"] = platform.rsplit("/", 1)[-1]
+        args["CROSS_TRIPLE"] = gnu_triple(platform)
+    elif inputs.builder_target == "prebuilt":
         key = builder_key(variant, args, inputs.scripts)
         args["BUILDER_IMAGE"] = builder_image(inputs.repository, variant.name, platform, key)
     seed = inputs.ccache_seeds.get(toolchain_key(chosen.build, platform))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import fnmatch
+import os
 import re
 import tomllib
 from collections.abc import Collection, Sequence
@@ -43,6 +44,11 @@ class OfflineBase:
     @property
     def ref(self) -> str:
         return f"{self.image}:{self.suite}"
+
+    def ref_on(self, platform: str) -> str:
+        """This base for another platform than the host's (an engine's image store holds one
+        platform per tag)."""
+        return f"{self.ref}-{platform.rsplit('/', 1)[-1]}"
 
     def for_variant(self, profile: OfflineProfile) -> OfflineBase:
         """The base a variant's offline profile builds on: this one, or its own suite's."""
@@ -109,6 +115,9 @@ class Recipe:
     # Toolkit libraries (paths in the toolchain stage, globs allowed) that the folder carries
     # beside the backend module, their RUNPATH made $ORIGIN: a toolkit no base provides.
     toolkit_libraries: tuple[str, ...] = ()
+    # The target's libraries among build_packages, which a cross build (arm64 on an amd64
+    # host) installs as PACKAGE:ARCH beside the cross compilers; empty: never cross-built.
+    cross_packages: tuple[str, ...] = ()
     server_packages: tuple[str, ...] = ("curl", "ca-certificates")
     media_packages: tuple[str, ...] = ("ffmpeg",)
 
@@ -222,6 +231,20 @@ class Catalog:
                 f"{', '.join(self.variants)}{did_you_mean(unknown[0], self.variants)}"
             )
         return [v for n, v in self.variants.items() if n in names]
+
+
+MACHINES = {"x86_64": "linux/amd64", "aarch64": "linux/arm64", "s390x": "linux/s390x"}
+
+
+def host_platform() -> str:
+    """The platform this host builds natively: the others are cross-compiled or emulated."""
+    machine = os.uname().machine
+    return MACHINES.get(machine, f"linux/{machine}")
+
+
+def gnu_triple(platform: str) -> str:
+    """Debian's name of a platform's target (aarch64-linux-gnu), for its cross compilers."""
+    return triple_for(platform).replace("-unknown-", "-")
 
 
 def triple_for(platform: str) -> str:

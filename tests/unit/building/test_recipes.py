@@ -36,7 +36,9 @@ def test_every_stage_is_written_in_one_template() -> None:
     copied = {line: files for line, files in seen.items() if len(files) > 1}
     assert not copied
     assert {
-        "FROM ${BUILD_BASE} AS builder-fromsource",
+        "FROM {% if recipe.cross_packages %}--platform=$BUILDPLATFORM {% endif %}${BUILD_BASE}"
+        " AS builder-fromsource",
+        "FROM builder-fromsource AS builder-cross",
         "FROM builder AS {{ name }}",  # every compile stage: the core's and the backend's
         "FROM ${RUNTIME_BASE} AS runtime",
         "FROM runtime AS server",
