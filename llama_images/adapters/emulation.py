@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
 from pathlib import Path
 
 BINFMT = Path("/proc/sys/fs/binfmt_misc")
@@ -33,3 +36,22 @@ def emulation_missing(platform: str, binfmt: Path = BINFMT) -> str:
             f"{HOW_TO_REGISTER}"
         )
     return ""
+
+
+def register_emulation(platform: str, binfmt: Path = BINFMT) -> str:
+    """Registers Debian's QEMU handler for `platform` where it is installed but not registered
+    (binfmt_misc unmounted, or the handler disabled); then '' or why `platform` cannot run."""
+    missing = emulation_missing(platform, binfmt)
+    if not missing or shutil.which("update-binfmts") is None or os.geteuid() != 0:
+        return missing
+    if not (binfmt / "register").exists():
+        subprocess.run(
+            ["mount", "-t", "binfmt_misc", "binfmt_misc", str(binfmt)],
+            capture_output=True,
+            check=False,
+        )
+    machine = QEMU_MACHINES.get(platform, platform.rsplit("/", 1)[-1])
+    subprocess.run(
+        ["update-binfmts", "--enable", f"qemu-{machine}"], capture_output=True, check=False
+    )
+    return emulation_missing(platform, binfmt)

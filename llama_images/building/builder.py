@@ -26,6 +26,7 @@ from llama_images.adapters.source import VERIFIED_MARKER, Pin, SourceTree, fetch
 from llama_images.building.bases import BaseResolver, ResolvedBases
 from llama_images.building.dockerfile import parse_dockerfile
 from llama_images.building.plan import (
+    CROSS_BUILDER_STAGE,
     WEB_STAGE,
     BuildPlan,
     PlanInputs,
@@ -363,7 +364,9 @@ def check_builder_images(engine: Engine, plan: BuildPlan) -> None:
     """With prebuilt builders, every builder image must exist before anything is built."""
     for build in plan.builds:
         ref = build.request.build_args.get("BUILDER_IMAGE")
-        if ref and not engine.image_exists(ref) and not engine.try_pull(ref):
+        if ref in (None, CROSS_BUILDER_STAGE):
+            continue  # the recipe's own stage
+        if not engine.image_exists(ref) and not engine.try_pull(ref):
             raise ProjectError(
                 f"prebuilt builder {ref} is neither local nor pullable: run "
                 "`invoke build-builders` first, or build with --builder-target fromsource"

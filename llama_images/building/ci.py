@@ -35,6 +35,12 @@ def runs_on_hosted_runner(variant: Variant) -> bool:
     return bool(variant.smoke.device_log) and not variant.smoke.requires
 
 
+def cross_compiled(variant: Variant, platform: str) -> bool:
+    """Whether the job builds this platform on an amd64 runner: the recipe cross-compiles
+    and QEMU runs the runtime stages and the smoke test. The others need a native runner."""
+    return platform != "linux/amd64" and bool(variant.recipe.cross_packages)
+
+
 def job_matrix(catalog: Catalog) -> dict[str, list[dict[str, Any]]]:
     """One job per variant and platform, in the shape of a GitHub Actions matrix."""
     include = []
@@ -45,7 +51,10 @@ def job_matrix(catalog: Catalog) -> dict[str, list[dict[str, Any]]]:
                     "variant": variant.name,
                     "platform": platform,
                     "arch": platform.split("/")[1],
-                    "runner": RUNNERS[platform],
+                    "runner": RUNNERS[
+                        "linux/amd64" if cross_compiled(variant, platform) else platform
+                    ],
+                    "cross": cross_compiled(variant, platform),
                     "smoke": runs_on_hosted_runner(variant),
                     # Every target the variant offers is built and published.
                     "targets": ",".join([*TARGETS, *variant.flavours]),

@@ -45,6 +45,10 @@ class ImageUnderTest:
     labels: Mapping[str, str]
 
     @property
+    def platform(self) -> str:
+        return self.labels.get(project_label("platform"), "")
+
+    @property
     def folder(self) -> str:
         return f"/app/bin/{self.triple}/{self.variant}"
 

@@ -11,6 +11,7 @@ recipes/ (the recipes against upstream's). shared/ holds the helpers.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -18,11 +19,12 @@ from typing import Any
 
 import pytest
 
+from llama_images.adapters.emulation import register_emulation
 from llama_images.adapters.engine import Engine
 from llama_images.adapters.source import fetch_source
 from llama_images.commands.supply_chain import Signing
 from llama_images.errors import ProjectError
-from llama_images.model.catalog import Catalog, Smoke
+from llama_images.model.catalog import Catalog, Smoke, host_platform
 from llama_images.model.metadata import write_json_atomically
 from llama_images.model.project import Project
 from llama_images.report import table
@@ -105,8 +107,20 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     for fixture, keep in wanted.items():
         if fixture in metafunc.fixturenames:
             _, images, _ = _discover(metafunc.config)
-            chosen = [i for i in images if keep(i)]
-            metafunc.parametrize(fixture, chosen, ids=[i.ref for i in chosen], scope="session")
+            chosen = [
+                pytest.param(i, id=i.ref, marks=_unrunnable(i.platform)) for i in images if keep(i)
+            ]
+            metafunc.parametrize(fixture, chosen, scope="session")
+
+
+@functools.cache
+def _unrunnable(platform: str) -> list[pytest.MarkDecorator]:
+    """A skip for images of a platform this host cannot run, after registering QEMU's
+    handler where it is installed; none for the host's own platform."""
+    if platform in ("", host_platform()):
+        return []
+    why = register_emulation(platform)
+    return [pytest.mark.skip(reason=f"{platform} images: {why}")] if why else []
 
 
 @pytest.fixture(scope="session")

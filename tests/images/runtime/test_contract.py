@@ -88,6 +88,21 @@ def test_every_elf_has_runpath_origin_only(app: Path, image: ImageUnderTest) -> 
     assert not wrong, f"RUNPATH is not exactly $ORIGIN: {wrong}"
 
 
+ELF_MACHINES = {"x86_64": "EM_X86_64", "aarch64": "EM_AARCH64", "s390x": "EM_S390"}
+
+
+def test_every_elf_is_built_for_the_image_platform(app: Path, image: ImageUnderTest) -> None:
+    """An arm64 image cross-compiled on amd64 carries aarch64 code only, and the reverse."""
+    expected = ELF_MACHINES[image.triple.split("-", 1)[0]]
+    folder = app / "bin" / image.triple / image.variant
+    machines = {}
+    for path in elf_files(folder):
+        with path.open("rb") as handle:
+            machines[path.name] = ELFFile(handle)["e_machine"]
+    wrong = {name: machine for name, machine in machines.items() if machine != expected}
+    assert machines and not wrong, f"not {expected}: {wrong}"
+
+
 def test_versioned_sonames_are_kept(app: Path, image: ImageUnderTest) -> None:
     folder = app / "bin" / image.triple / image.variant
     shipped = {p.name for p in folder.iterdir()}

@@ -22,6 +22,15 @@ def test_matrix_covers_every_variant_and_platform() -> None:
     assert {j["runner"] for j in jobs} == {"ubuntu-24.04", "ubuntu-24.04-arm", "ubuntu-24.04-s390x"}
 
 
+def test_arm64_of_a_cross_compiling_recipe_builds_on_an_amd64_runner() -> None:
+    jobs = {(j["variant"], j["platform"]): j for j in job_matrix(CATALOG)["include"]}
+    cpu = jobs["cpu", "linux/arm64"]
+    assert (cpu["runner"], cpu["cross"]) == ("ubuntu-24.04", True)
+    cuda = jobs["cuda", "linux/arm64"]
+    assert (cuda["runner"], cuda["cross"]) == ("ubuntu-24.04-arm", False)
+    assert not jobs["cpu", "linux/amd64"]["cross"]
+
+
 def test_only_variants_that_run_without_a_gpu_are_smoke_tested_on_hosted_runners() -> None:
     jobs = job_matrix(CATALOG)["include"]
     # vulkan runs on Mesa's lavapipe, openvino on OpenVINO's CPU device; every other GPU
