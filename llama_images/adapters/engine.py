@@ -217,10 +217,11 @@ class Engine:
             raise ProjectError(f"push of {ref} reported no digest")
         return str(digest)
 
-    def pull(self, ref: str, auth: dict[str, str] | None = None) -> str:
-        """Pulls an image (a tag or repo@digest); returns the local image id."""
+    def pull(self, ref: str, auth: dict[str, str] | None = None, platform: str = "") -> str:
+        """Pulls an image (a tag or repo@digest), of `platform` when named; returns the local
+        image id."""
         try:
-            image = self.client.images.pull(ref, auth_config=auth)
+            image = self.client.images.pull(ref, auth_config=auth, platform=platform or None)
         except docker.errors.APIError as exc:
             raise ProjectError(f"pull of {ref} failed: {exc.explanation}") from None
         return str(image.id)
