@@ -60,16 +60,16 @@ def equivalence(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON, default=False)
 def arm64(session: nox.Session) -> None:
-    """Cross-compile the cpu images for linux/arm64 beside amd64, then prove both: the folder
-    contract, serving under QEMU, and one tag merged from both platforms.
+    """Cross-compile the cpu and vulkan images for linux/arm64 beside amd64, then prove them:
+    the folder contract, the cpu server under QEMU, and one tag merged from both platforms.
 
-    Not part of `make test`: the arm64 cross compile adds about 15 minutes cold on 2 cores,
-    and its tests run emulated. Needs QEMU's binfmt handlers (qemu-user-static).
+    Not part of `make test`: the arm64 cross builds add about 25 minutes cold on 2 cores,
+    and their tests run emulated. Needs QEMU's binfmt handlers (qemu-user-static).
     """
     session.install("-e", ".[test]")
     platforms = "linux/amd64,linux/arm64"
-    session.run("invoke", "build-local", "--variants", "cpu", "--platforms", platforms)
-    session.run("pytest", "tests/images", "--variant", "cpu", *session.posargs)
+    session.run("invoke", "build-local", "--variants", "cpu,vulkan", "--platforms", platforms)
+    session.run("pytest", "tests/images", *session.posargs)
 
 
 @nox.session(python=PYTHON, default=False)
