@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -51,7 +52,13 @@ def register_emulation(platform: str, binfmt: Path = BINFMT) -> str:
             check=False,
         )
     machine = QEMU_MACHINES.get(platform, platform.rsplit("/", 1)[-1])
-    subprocess.run(
-        ["update-binfmts", "--enable", f"qemu-{machine}"], capture_output=True, check=False
-    )
+    handler = binfmt / f"qemu-{machine}"
+    if handler.exists():
+        # Registered but disabled: update-binfmts takes it as enabled and leaves it so.
+        with contextlib.suppress(OSError):
+            handler.write_text("1")
+    else:
+        subprocess.run(
+            ["update-binfmts", "--enable", f"qemu-{machine}"], capture_output=True, check=False
+        )
     return emulation_missing(platform, binfmt)
