@@ -35,7 +35,14 @@ from llama_images.testing.signing import cosign_keys
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKFLOW = ROOT / ".github" / "workflows" / "base-images.yml"
-ACTIONS = ("actions/checkout@v5", "actions/setup-python@v6", "docker/login-action@v4")
+# act fetches every action a job names, run or not: setup-qemu-action only runs in arm64
+# jobs of cross-compiling recipes, which the tag run here (linux/amd64) has none of.
+ACTIONS = (
+    "actions/checkout@v5",
+    "actions/setup-python@v6",
+    "docker/login-action@v4",
+    "docker/setup-qemu-action@v4",
+)
 # free-disk-space deletes a runner's SDKs and images; cosign-installer downloads cosign from
 # GitHub (here .ci/install-host installed it): act gets a stand-in for each that fails the
 # job if the workflow ever ran it here.
