@@ -294,6 +294,12 @@ def serve_variant(
     )
 
 
+def seeded_completion(prompt: str, n_predict: int, seed: int = 7) -> dict[str, Any]:
+    """A greedy, seeded /completion request: the tiny model's noise is the same every run,
+    so a reply the server cannot parse fails every run, not one in many."""
+    return {"prompt": prompt, "n_predict": n_predict, "temperature": 0, "seed": seed}
+
+
 def seeded_chat(prompt: str, seed: int, max_tokens: int = 16) -> dict[str, Any]:
     """A greedy, seeded chat request for the tiny model: its reply (noise) is repeatable, so
     a request that fails on what was generated fails the same way when rerun."""

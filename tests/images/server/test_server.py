@@ -22,6 +22,7 @@ from llama_images.testing.servers import (
     RunningServer,
     ServerFailed,
     seeded_chat,
+    seeded_completion,
 )
 from llama_images.testing.tinymodel import MODEL_NAME
 from tests.images.shared.servers import (
@@ -87,7 +88,7 @@ def test_models(server: RunningServer) -> None:
 
 
 def test_completion(server: RunningServer, metrics: dict[str, float]) -> None:
-    result = server.post("/completion", {"prompt": "Once upon a time", "n_predict": 16})
+    result = server.post("/completion", seeded_completion("Once upon a time", 16))
     assert isinstance(result["content"], str)
     assert result["tokens_predicted"] > 0
     timings = result["timings"]
@@ -96,7 +97,7 @@ def test_completion(server: RunningServer, metrics: dict[str, float]) -> None:
 
 
 def test_streamed_completion_first_token(server: RunningServer, metrics: dict[str, float]) -> None:
-    events = list(server.stream("/completion", {"prompt": "Hello", "n_predict": 8, "stream": True}))
+    events = list(server.stream("/completion", {**seeded_completion("Hello", 8), "stream": True}))
     assert events, "no server-sent event came back"
     assert events[-1][1].get("stop") is True
     metrics["time_to_first_token_s"] = events[0][0]
@@ -179,7 +180,7 @@ def test_model_offloaded_to_the_device(
         engine, server_image, model_dir, smoke, args, cache_volume=server_cache
     ) as running:
         running.wait_healthy()
-        assert running.post("/completion", {"prompt": "Hi", "n_predict": 4})["tokens_predicted"]
+        assert running.post("/completion", seeded_completion("Hi", 4))["tokens_predicted"]
         log = running.logs()
     # The device list pads names to 8 characters: "- Vulkan0 :", "- OPENVINO0:".
     listed = re.compile(rf"- {re.escape(smoke.device_log)} *:")
@@ -300,7 +301,7 @@ def test_malformed_json_is_refused_and_survived(server: RunningServer, body: byt
     assert response.status_code >= 400, response.text[:300]
     assert "parse" in response.json()["error"]["message"]
     assert server.client.get("/health").status_code == 200
-    assert server.post("/completion", {"prompt": "Hi", "n_predict": 2})["tokens_predicted"] > 0
+    assert server.post("/completion", seeded_completion("Hi", 2))["tokens_predicted"] > 0
 
 
 def test_configured_by_environment_only(
@@ -331,7 +332,7 @@ def test_configured_by_environment_only(
             metrics["time_to_healthy_s"] = running.wait_healthy()
             props = running.client.get("/props").json()
             assert props["total_slots"] == 2
-            completion = running.post("/completion", {"prompt": "Hi", "n_predict": 4})
+            completion = running.post("/completion", seeded_completion("Hi", 4))
             assert completion["tokens_predicted"] > 0
         except (AssertionError, ServerFailed):
             print(running.logs())
