@@ -39,7 +39,7 @@ ARG TOOLKIT_RUNTIME_PACKAGES=""
 FROM ${BUILD_BASE} AS builder-fromsource
 ARG TOOLKIT_BUILD_PACKAGES
 COPY base-images/scripts/yum-install.sh /usr/local/lib/llama-base-images/
-RUN --mount=type=cache,id=llama-images-dnf-cache,target=/var/cache/dnf,sharing=locked \
+RUN --mount=type=cache,id=llama-images-dnf-cache,target=/var/cache/dnf,sharing=private \
     /usr/local/lib/llama-base-images/yum-install.sh \
         gcc gcc-c++ make cmake git openssl-devel ccache binutils \
         ${TOOLKIT_BUILD_PACKAGES}
@@ -57,8 +57,8 @@ FROM ${CCACHE_SEED} AS ccache-seed
 # package against package-lock.json's integrity hashes), then builds tools/ui/dist.
 FROM --platform=$BUILDPLATFORM ${WEB_BASE} AS web
 COPY base-images/scripts/apt-install.sh /usr/local/lib/llama-base-images/
-RUN --mount=type=cache,id=llama-images-apt-archives,target=/var/cache/apt,sharing=locked \
-    --mount=type=cache,id=llama-images-apt-lists,target=/var/lib/apt/lists,sharing=locked \
+RUN --mount=type=cache,id=llama-images-apt-archives,target=/var/cache/apt,sharing=private \
+    --mount=type=cache,id=llama-images-apt-lists,target=/var/lib/apt/lists,sharing=private \
     /usr/local/lib/llama-base-images/apt-install.sh \
         nodejs npm
 WORKDIR /src/ui
@@ -124,7 +124,7 @@ RUN /usr/local/lib/llama-base-images/package.sh /src/build/bin \
 FROM ${RUNTIME_BASE} AS runtime
 ARG TOOLKIT_RUNTIME_PACKAGES
 COPY base-images/scripts/yum-install.sh /usr/local/lib/llama-base-images/
-RUN --mount=type=cache,id=llama-images-dnf-cache,target=/var/cache/dnf,sharing=locked \
+RUN --mount=type=cache,id=llama-images-dnf-cache,target=/var/cache/dnf,sharing=private \
     /usr/local/lib/llama-base-images/yum-install.sh \
         libgomp openssl-libs ${TOOLKIT_RUNTIME_PACKAGES}
 COPY base-images/scripts/register-libraries.sh /usr/local/lib/llama-base-images/
@@ -141,7 +141,7 @@ ARG TRIPLE
 ARG LLAMA_UID=10001
 ARG LLAMA_GID=10001
 COPY base-images/scripts/ /usr/local/lib/llama-base-images/
-RUN --mount=type=cache,id=llama-images-dnf-cache,target=/var/cache/dnf,sharing=locked \
+RUN --mount=type=cache,id=llama-images-dnf-cache,target=/var/cache/dnf,sharing=private \
     /usr/local/lib/llama-base-images/yum-install.sh \
         curl ca-certificates /usr/sbin/useradd && \
     /usr/local/lib/llama-base-images/server-setup.sh "$TRIPLE" cann "$LLAMA_UID" "$LLAMA_GID"

@@ -47,8 +47,8 @@ ARG TOOLKIT_BUILD_PACKAGES
 ARG LEVEL_ZERO_VERSION
 ARG LEVEL_ZERO_UBUNTU_VERSION
 COPY base-images/scripts/apt-install.sh /usr/local/lib/llama-base-images/
-RUN --mount=type=cache,id=llama-images-apt-archives,target=/var/cache/apt,sharing=locked \
-    --mount=type=cache,id=llama-images-apt-lists,target=/var/lib/apt/lists,sharing=locked \
+RUN --mount=type=cache,id=llama-images-apt-archives,target=/var/cache/apt,sharing=private \
+    --mount=type=cache,id=llama-images-apt-lists,target=/var/lib/apt/lists,sharing=private \
     /usr/local/lib/llama-base-images/apt-install.sh \
         git libssl-dev wget ca-certificates ccache binutils ${TOOLKIT_BUILD_PACKAGES} && \
     mkdir /tmp/level-zero && \
@@ -72,8 +72,8 @@ FROM ${CCACHE_SEED} AS ccache-seed
 # package against package-lock.json's integrity hashes), then builds tools/ui/dist.
 FROM --platform=$BUILDPLATFORM ${WEB_BASE} AS web
 COPY base-images/scripts/apt-install.sh /usr/local/lib/llama-base-images/
-RUN --mount=type=cache,id=llama-images-apt-archives,target=/var/cache/apt,sharing=locked \
-    --mount=type=cache,id=llama-images-apt-lists,target=/var/lib/apt/lists,sharing=locked \
+RUN --mount=type=cache,id=llama-images-apt-archives,target=/var/cache/apt,sharing=private \
+    --mount=type=cache,id=llama-images-apt-lists,target=/var/lib/apt/lists,sharing=private \
     /usr/local/lib/llama-base-images/apt-install.sh \
         nodejs npm
 WORKDIR /src/ui
@@ -142,8 +142,8 @@ ARG COMPUTE_RUNTIME_VERSION
 ARG COMPUTE_RUNTIME_VERSION_FULL
 ARG IGDGMM_VERSION
 COPY base-images/scripts/apt-install.sh /usr/local/lib/llama-base-images/
-RUN --mount=type=cache,id=llama-images-apt-archives,target=/var/cache/apt,sharing=locked \
-    --mount=type=cache,id=llama-images-apt-lists,target=/var/lib/apt/lists,sharing=locked \
+RUN --mount=type=cache,id=llama-images-apt-archives,target=/var/cache/apt,sharing=private \
+    --mount=type=cache,id=llama-images-apt-lists,target=/var/lib/apt/lists,sharing=private \
     /usr/local/lib/llama-base-images/apt-install.sh \
         libgomp1 libssl3t64 ${TOOLKIT_RUNTIME_PACKAGES} && \
     mkdir /tmp/neo && \
@@ -173,8 +173,8 @@ ARG TRIPLE
 ARG LLAMA_UID=10001
 ARG LLAMA_GID=10001
 COPY base-images/scripts/ /usr/local/lib/llama-base-images/
-RUN --mount=type=cache,id=llama-images-apt-archives,target=/var/cache/apt,sharing=locked \
-    --mount=type=cache,id=llama-images-apt-lists,target=/var/lib/apt/lists,sharing=locked \
+RUN --mount=type=cache,id=llama-images-apt-archives,target=/var/cache/apt,sharing=private \
+    --mount=type=cache,id=llama-images-apt-lists,target=/var/lib/apt/lists,sharing=private \
     /usr/local/lib/llama-base-images/apt-install.sh \
         curl ca-certificates && \
     /usr/local/lib/llama-base-images/server-setup.sh "$TRIPLE" intel "$LLAMA_UID" "$LLAMA_GID"

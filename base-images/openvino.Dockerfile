@@ -34,8 +34,8 @@ ARG TOOLKIT_RUNTIME_PACKAGES=""
 FROM ${BUILD_BASE} AS builder-fromsource
 ARG TOOLKIT_BUILD_PACKAGES
 COPY base-images/scripts/apt-install.sh /usr/local/lib/llama-base-images/
-RUN --mount=type=cache,id=llama-images-apt-archives,target=/var/cache/apt,sharing=locked \
-    --mount=type=cache,id=llama-images-apt-lists,target=/var/lib/apt/lists,sharing=locked \
+RUN --mount=type=cache,id=llama-images-apt-archives,target=/var/cache/apt,sharing=private \
+    --mount=type=cache,id=llama-images-apt-lists,target=/var/lib/apt/lists,sharing=private \
     /usr/local/lib/llama-base-images/apt-install.sh \
         gcc-14 g++-14 build-essential git cmake libssl-dev ccache binutils \
         ocl-icd-opencl-dev opencl-headers opencl-clhpp-headers patchelf \
@@ -58,8 +58,8 @@ FROM ${CCACHE_SEED} AS ccache-seed
 # package against package-lock.json's integrity hashes), then builds tools/ui/dist.
 FROM --platform=$BUILDPLATFORM ${WEB_BASE} AS web
 COPY base-images/scripts/apt-install.sh /usr/local/lib/llama-base-images/
-RUN --mount=type=cache,id=llama-images-apt-archives,target=/var/cache/apt,sharing=locked \
-    --mount=type=cache,id=llama-images-apt-lists,target=/var/lib/apt/lists,sharing=locked \
+RUN --mount=type=cache,id=llama-images-apt-archives,target=/var/cache/apt,sharing=private \
+    --mount=type=cache,id=llama-images-apt-lists,target=/var/lib/apt/lists,sharing=private \
     /usr/local/lib/llama-base-images/apt-install.sh \
         nodejs npm
 WORKDIR /src/ui
@@ -149,8 +149,8 @@ RUN /usr/local/lib/llama-base-images/compose.sh \
 FROM ${RUNTIME_BASE} AS runtime
 ARG TOOLKIT_RUNTIME_PACKAGES
 COPY base-images/scripts/apt-install.sh /usr/local/lib/llama-base-images/
-RUN --mount=type=cache,id=llama-images-apt-archives,target=/var/cache/apt,sharing=locked \
-    --mount=type=cache,id=llama-images-apt-lists,target=/var/lib/apt/lists,sharing=locked \
+RUN --mount=type=cache,id=llama-images-apt-archives,target=/var/cache/apt,sharing=private \
+    --mount=type=cache,id=llama-images-apt-lists,target=/var/lib/apt/lists,sharing=private \
     /usr/local/lib/llama-base-images/apt-install.sh \
         libgomp1 libssl3t64 ocl-icd-libopencl1 ${TOOLKIT_RUNTIME_PACKAGES}
 COPY --from=build /out/app/ /app/
@@ -162,8 +162,8 @@ ARG TRIPLE
 ARG LLAMA_UID=10001
 ARG LLAMA_GID=10001
 COPY base-images/scripts/ /usr/local/lib/llama-base-images/
-RUN --mount=type=cache,id=llama-images-apt-archives,target=/var/cache/apt,sharing=locked \
-    --mount=type=cache,id=llama-images-apt-lists,target=/var/lib/apt/lists,sharing=locked \
+RUN --mount=type=cache,id=llama-images-apt-archives,target=/var/cache/apt,sharing=private \
+    --mount=type=cache,id=llama-images-apt-lists,target=/var/lib/apt/lists,sharing=private \
     /usr/local/lib/llama-base-images/apt-install.sh \
         curl ca-certificates && \
     /usr/local/lib/llama-base-images/server-setup.sh "$TRIPLE" openvino "$LLAMA_UID" "$LLAMA_GID"
@@ -183,8 +183,8 @@ FROM server AS media
 ARG LLAMA_UID=10001
 ARG LLAMA_GID=10001
 USER root
-RUN --mount=type=cache,id=llama-images-apt-archives,target=/var/cache/apt,sharing=locked \
-    --mount=type=cache,id=llama-images-apt-lists,target=/var/lib/apt/lists,sharing=locked \
+RUN --mount=type=cache,id=llama-images-apt-archives,target=/var/cache/apt,sharing=private \
+    --mount=type=cache,id=llama-images-apt-lists,target=/var/lib/apt/lists,sharing=private \
     /usr/local/lib/llama-base-images/apt-install.sh \
         ffmpeg
 USER ${LLAMA_UID}:${LLAMA_GID}

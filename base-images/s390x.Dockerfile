@@ -30,8 +30,8 @@ ARG TOOLKIT_RUNTIME_PACKAGES=""
 FROM ${BUILD_BASE} AS builder-fromsource
 ARG TOOLKIT_BUILD_PACKAGES
 COPY base-images/scripts/apt-install.sh /usr/local/lib/llama-base-images/
-RUN --mount=type=cache,id=llama-images-apt-archives,target=/var/cache/apt,sharing=locked \
-    --mount=type=cache,id=llama-images-apt-lists,target=/var/lib/apt/lists,sharing=locked \
+RUN --mount=type=cache,id=llama-images-apt-archives,target=/var/cache/apt,sharing=private \
+    --mount=type=cache,id=llama-images-apt-lists,target=/var/lib/apt/lists,sharing=private \
     /usr/local/lib/llama-base-images/apt-install.sh \
         git cmake ccache libopenblas-dev libssl-dev binutils ${TOOLKIT_BUILD_PACKAGES}
 ENV CCACHE_DIR=/root/.cache/ccache
@@ -46,8 +46,8 @@ FROM ${CCACHE_SEED} AS ccache-seed
 # package against package-lock.json's integrity hashes), then builds tools/ui/dist.
 FROM --platform=$BUILDPLATFORM ${WEB_BASE} AS web
 COPY base-images/scripts/apt-install.sh /usr/local/lib/llama-base-images/
-RUN --mount=type=cache,id=llama-images-apt-archives,target=/var/cache/apt,sharing=locked \
-    --mount=type=cache,id=llama-images-apt-lists,target=/var/lib/apt/lists,sharing=locked \
+RUN --mount=type=cache,id=llama-images-apt-archives,target=/var/cache/apt,sharing=private \
+    --mount=type=cache,id=llama-images-apt-lists,target=/var/lib/apt/lists,sharing=private \
     /usr/local/lib/llama-base-images/apt-install.sh \
         nodejs npm
 WORKDIR /src/ui
@@ -110,8 +110,8 @@ RUN /usr/local/lib/llama-base-images/package.sh /src/build/bin \
 FROM ${RUNTIME_BASE} AS runtime
 ARG TOOLKIT_RUNTIME_PACKAGES
 COPY base-images/scripts/apt-install.sh /usr/local/lib/llama-base-images/
-RUN --mount=type=cache,id=llama-images-apt-archives,target=/var/cache/apt,sharing=locked \
-    --mount=type=cache,id=llama-images-apt-lists,target=/var/lib/apt/lists,sharing=locked \
+RUN --mount=type=cache,id=llama-images-apt-archives,target=/var/cache/apt,sharing=private \
+    --mount=type=cache,id=llama-images-apt-lists,target=/var/lib/apt/lists,sharing=private \
     /usr/local/lib/llama-base-images/apt-install.sh \
         libgomp1 libopenblas0-pthread libssl3t64 ${TOOLKIT_RUNTIME_PACKAGES}
 COPY --from=build /out/app/ /app/
@@ -123,8 +123,8 @@ ARG TRIPLE
 ARG LLAMA_UID=10001
 ARG LLAMA_GID=10001
 COPY base-images/scripts/ /usr/local/lib/llama-base-images/
-RUN --mount=type=cache,id=llama-images-apt-archives,target=/var/cache/apt,sharing=locked \
-    --mount=type=cache,id=llama-images-apt-lists,target=/var/lib/apt/lists,sharing=locked \
+RUN --mount=type=cache,id=llama-images-apt-archives,target=/var/cache/apt,sharing=private \
+    --mount=type=cache,id=llama-images-apt-lists,target=/var/lib/apt/lists,sharing=private \
     /usr/local/lib/llama-base-images/apt-install.sh \
         curl ca-certificates && \
     /usr/local/lib/llama-base-images/server-setup.sh "$TRIPLE" s390x "$LLAMA_UID" "$LLAMA_GID"

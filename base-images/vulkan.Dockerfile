@@ -34,11 +34,11 @@ ARG TOOLKIT_RUNTIME_PACKAGES=""
 FROM --platform=$BUILDPLATFORM ${BUILD_BASE} AS builder-fromsource
 ARG TOOLKIT_BUILD_PACKAGES
 COPY base-images/scripts/apt-install.sh /usr/local/lib/llama-base-images/
-RUN --mount=type=cache,id=llama-images-apt-archives,target=/var/cache/apt,sharing=locked \
-    --mount=type=cache,id=llama-images-apt-lists,target=/var/lib/apt/lists,sharing=locked \
+RUN --mount=type=cache,id=llama-images-apt-archives,target=/var/cache/apt,sharing=private \
+    --mount=type=cache,id=llama-images-apt-lists,target=/var/lib/apt/lists,sharing=private \
     /usr/local/lib/llama-base-images/apt-install.sh \
-        gcc-14 g++-14 build-essential git cmake libssl-dev ccache binutils libvulkan-dev \
-        glslc spirv-headers ${TOOLKIT_BUILD_PACKAGES}
+        gcc-14 g++-14 build-essential git cmake libssl-dev ccache binutils ninja-build \
+        libvulkan-dev glslc spirv-headers ${TOOLKIT_BUILD_PACKAGES}
 ENV CC=gcc-14 CXX=g++-14 CCACHE_DIR=/root/.cache/ccache
 
 # Cross-compiling (the plan names this stage in BUILDER_IMAGE when the target platform is
@@ -47,8 +47,8 @@ FROM builder-fromsource AS builder-cross
 ARG CROSS_ARCH
 ARG CROSS_TRIPLE
 COPY base-images/scripts/cross-setup.sh /usr/local/lib/llama-base-images/
-RUN --mount=type=cache,id=llama-images-apt-archives,target=/var/cache/apt,sharing=locked \
-    --mount=type=cache,id=llama-images-apt-lists,target=/var/lib/apt/lists,sharing=locked \
+RUN --mount=type=cache,id=llama-images-apt-archives,target=/var/cache/apt,sharing=private \
+    --mount=type=cache,id=llama-images-apt-lists,target=/var/lib/apt/lists,sharing=private \
     /usr/local/lib/llama-base-images/cross-setup.sh \
         "$CROSS_ARCH" "$CROSS_TRIPLE" gcc-14 g++-14 -- libssl-dev libvulkan-dev
 ENV CC=${CROSS_TRIPLE}-gcc-14 CXX=${CROSS_TRIPLE}-g++-14 \
@@ -64,8 +64,8 @@ FROM ${CCACHE_SEED} AS ccache-seed
 # package against package-lock.json's integrity hashes), then builds tools/ui/dist.
 FROM --platform=$BUILDPLATFORM ${WEB_BASE} AS web
 COPY base-images/scripts/apt-install.sh /usr/local/lib/llama-base-images/
-RUN --mount=type=cache,id=llama-images-apt-archives,target=/var/cache/apt,sharing=locked \
-    --mount=type=cache,id=llama-images-apt-lists,target=/var/lib/apt/lists,sharing=locked \
+RUN --mount=type=cache,id=llama-images-apt-archives,target=/var/cache/apt,sharing=private \
+    --mount=type=cache,id=llama-images-apt-lists,target=/var/lib/apt/lists,sharing=private \
     /usr/local/lib/llama-base-images/apt-install.sh \
         nodejs npm
 WORKDIR /src/ui
@@ -149,8 +149,8 @@ RUN /usr/local/lib/llama-base-images/compose.sh /src/build/bin \
 FROM ${RUNTIME_BASE} AS runtime
 ARG TOOLKIT_RUNTIME_PACKAGES
 COPY base-images/scripts/apt-install.sh /usr/local/lib/llama-base-images/
-RUN --mount=type=cache,id=llama-images-apt-archives,target=/var/cache/apt,sharing=locked \
-    --mount=type=cache,id=llama-images-apt-lists,target=/var/lib/apt/lists,sharing=locked \
+RUN --mount=type=cache,id=llama-images-apt-archives,target=/var/cache/apt,sharing=private \
+    --mount=type=cache,id=llama-images-apt-lists,target=/var/lib/apt/lists,sharing=private \
     /usr/local/lib/llama-base-images/apt-install.sh \
         libgomp1 libssl3t64 libvulkan1 mesa-vulkan-drivers libglvnd0 libgl1 libglx0 \
         libegl1 libgles2 ${TOOLKIT_RUNTIME_PACKAGES}
@@ -164,8 +164,8 @@ ARG TRIPLE
 ARG LLAMA_UID=10001
 ARG LLAMA_GID=10001
 COPY base-images/scripts/ /usr/local/lib/llama-base-images/
-RUN --mount=type=cache,id=llama-images-apt-archives,target=/var/cache/apt,sharing=locked \
-    --mount=type=cache,id=llama-images-apt-lists,target=/var/lib/apt/lists,sharing=locked \
+RUN --mount=type=cache,id=llama-images-apt-archives,target=/var/cache/apt,sharing=private \
+    --mount=type=cache,id=llama-images-apt-lists,target=/var/lib/apt/lists,sharing=private \
     /usr/local/lib/llama-base-images/apt-install.sh \
         curl ca-certificates && \
     /usr/local/lib/llama-base-images/server-setup.sh "$TRIPLE" vulkan "$LLAMA_UID" "$LLAMA_GID"
@@ -185,8 +185,8 @@ FROM server AS media
 ARG LLAMA_UID=10001
 ARG LLAMA_GID=10001
 USER root
-RUN --mount=type=cache,id=llama-images-apt-archives,target=/var/cache/apt,sharing=locked \
-    --mount=type=cache,id=llama-images-apt-lists,target=/var/lib/apt/lists,sharing=locked \
+RUN --mount=type=cache,id=llama-images-apt-archives,target=/var/cache/apt,sharing=private \
+    --mount=type=cache,id=llama-images-apt-lists,target=/var/lib/apt/lists,sharing=private \
     /usr/local/lib/llama-base-images/apt-install.sh \
         ffmpeg
 USER ${LLAMA_UID}:${LLAMA_GID}

@@ -21,6 +21,13 @@ if [ -d "$seed" ] && [ -n "$(ls -A "$seed")" ] && [ -z "$(ls -A "$CCACHE_DIR")" 
     echo "compile.sh: ccache seeded with $(du -sh "$CCACHE_DIR" | cut -f1)"
 fi
 ccache --zero-stats > /dev/null
+# On a miss, ccache takes the headers a file read from the compiler's own -MD output
+# instead of running the preprocessor first: a miss costs a compile and no more.
+export CCACHE_DEPEND=true
+# glslc-cache.sh keeps each shader folder's hash here, for this compile only.
+GLSLC_CACHE_MEMO=$(mktemp -d)
+export GLSLC_CACHE_MEMO
+trap 'rm -rf "$GLSLC_CACHE_MEMO"' EXIT
 # llama-server embeds the web UI the `web` stage built into tools/ui/dist; it is
 # never fetched (LLAMA_USE_PREBUILT_UI=OFF) nor built here.
 if [ "$target" = llama-server ] && [ ! -f "$src/tools/ui/dist/index.html" ]; then
@@ -32,9 +39,15 @@ fi
 if [ -n "${CROSS_TRIPLE:-}" ]; then
     set -- -DCMAKE_SYSTEM_NAME=Linux "-DCMAKE_SYSTEM_PROCESSOR=${CROSS_TRIPLE%%-*}" "$@"
 fi
+# Ninja, where the toolchain has it: it compiles a target's objects while the
+# libraries they will link against are still being built; make waits for them.
+generator="Unix Makefiles"
+if command -v ninja > /dev/null; then
+    generator=Ninja
+fi
 # The RUNPATH of every ELF is $ORIGIN and nothing else, so the folder works
 # wherever it is copied, with no LD_LIBRARY_PATH.
-cmake -S "$src" -B "$build" \
+cmake -G "$generator" -S "$src" -B "$build" \
     -DCMAKE_BUILD_TYPE=Release \
     -DCMAKE_BUILD_WITH_INSTALL_RPATH=ON \
     '-DCMAKE_INSTALL_RPATH=$ORIGIN' \
@@ -44,5 +57,10 @@ cmake -S "$src" -B "$build" \
     -DLLAMA_BUILD_UI=ON \
     -DLLAMA_USE_PREBUILT_UI=OFF \
     "$@"
-cmake --build "$build" --config Release --target "$target" -j "$(nproc)"
+# A project configured during the build (ggml-vulkan's vulkan-shaders-gen is an
+# ExternalProject) does not get ggml's ccache rule, so CMake gives it the launcher
+# from the environment. The configure above ran without these variables: the main
+# project keeps ggml's own rule, which covers all its languages.
+CMAKE_C_COMPILER_LAUNCHER=ccache CMAKE_CXX_COMPILER_LAUNCHER=ccache \
+    cmake --build "$build" --config Release --target "$target" -j "$(nproc)"
 ccache --show-stats

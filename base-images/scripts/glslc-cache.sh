@@ -7,6 +7,12 @@
 # file in the input's folder (where its includes live), and the real glslc.
 # Anything but a compile to a file goes straight to glslc. Prints nothing of
 # its own: the generator treats any stderr output as a failure.
+#
+# GLSLC_CACHE_MEMO (set by compile.sh for one compile, whose source does not
+# change under it) names a folder where the folder's hash is kept once worked
+# out: the generator calls this script over a thousand times, and hashing the
+# shader folder at each call made a build served wholly from the cache take
+# half a minute. The hit path starts no process but sha256sum and cp.
 set -eu
 real=${GLSLC_REAL:-/usr/bin/glslc}
 cache="${CCACHE_DIR:-/root/.cache/ccache}/glslc"
@@ -25,9 +31,32 @@ done
 if [ -z "$out" ] || [ "$out" = - ] || [ -z "$input" ]; then
     exec "$real" "$@"
 fi
-folder=$(cat "$(dirname "$input")"/* 2>/dev/null | sha256sum | cut -c1-64)
-key=$({ printf '%s\n' "$@"; echo "$folder"; stat -c '%s %Y' "$real"; } | sha256sum | cut -c1-64)
-entry="$cache/$(echo "$key" | cut -c1-2)/$key"
+case "$input" in
+    */*) folder_path=${input%/*} ;;
+    *) folder_path=. ;;
+esac
+memo=""
+if [ -n "${GLSLC_CACHE_MEMO:-}" ]; then
+    case "$folder_path" in
+        /*) memo="$GLSLC_CACHE_MEMO$folder_path.sha256" ;;
+        *) memo="$GLSLC_CACHE_MEMO/$(pwd)/$folder_path.sha256" ;;
+    esac
+fi
+if [ -n "$memo" ] && [ -f "$memo" ]; then
+    read -r folder < "$memo"
+else
+    folder=$(cat "$folder_path"/* 2>/dev/null | sha256sum)
+    folder="${folder%% *} $(stat -c '%s %Y' "$real")"
+    if [ -n "$memo" ]; then
+        mkdir -p "${memo%/*}"
+        printf '%s\n' "$folder" > "$memo.$$"
+        mv "$memo.$$" "$memo"
+    fi
+fi
+key=$({ printf '%s\n' "$@"; echo "$folder"; } | sha256sum)
+key=${key%% *}
+after_prefix=${key#??}
+entry="$cache/${key%"$after_prefix"}/$key"
 if [ -f "$entry/out" ]; then
     cp "$entry/out" "$out"
     if [ -n "$depfile" ]; then cp "$entry/dep" "$depfile"; fi

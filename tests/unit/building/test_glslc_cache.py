@@ -92,3 +92,22 @@ def test_a_compile_to_stdout_is_not_cached(shaders: tuple[Path, dict[str, str]])
         )
         assert done.returncode == 0
     assert runs(tmp) == 2
+
+
+def test_a_memo_of_the_folder_gives_the_same_key(shaders: tuple[Path, dict[str, str]]) -> None:
+    tmp, env = shaders
+    memo = {**env, "GLSLC_CACHE_MEMO": str(tmp / "memo")}
+    glslc(tmp, memo)
+    assert list((tmp / "memo").rglob("*.sha256")), "the folder's hash was not kept"
+    glslc(tmp, memo)
+    glslc(tmp, env)
+    assert runs(tmp) == 1
+
+
+def test_a_new_memo_sees_a_changed_folder(shaders: tuple[Path, dict[str, str]]) -> None:
+    tmp, env = shaders
+    glslc(tmp, {**env, "GLSLC_CACHE_MEMO": str(tmp / "first")})
+    (tmp / "shaders" / "types.glsl").write_text("types v2\n")
+    glslc(tmp, {**env, "GLSLC_CACHE_MEMO": str(tmp / "second")})
+    assert runs(tmp) == 2
+    assert "types v2" in (tmp / "out.spv").read_text()
