@@ -87,6 +87,14 @@ class BaseResolver:
         """The variant's bases; `foreign_platforms`: those built here but not the host's."""
         if self.mode != "offline" and self._upstream_available(variant.bases):
             return ResolvedBases(variant.bases.build, variant.bases.runtime, "upstream")
+        if self.mode == "upstream" and self.dry_run:
+            # A dry run shows the plan a machine that reaches the registry would follow.
+            print(
+                f"dry run: {variant.name}'s upstream bases ({variant.bases.build}, "
+                f"{variant.bases.runtime}) are not reachable from here; a real run would stop",
+                file=sys.stderr,
+            )
+            return ResolvedBases(variant.bases.build, variant.bases.runtime, "upstream")
         if self.mode == "upstream":
             raise ProjectError(
                 f"upstream bases of {variant.name} ({variant.bases.build}) cannot be pulled: "

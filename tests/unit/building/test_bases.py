@@ -5,8 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import cast
 
+import pytest
+
 from llama_images.adapters.engine import Engine
 from llama_images.building.bases import BaseResolver, ResolvedBases, accept_expired_release
+from llama_images.errors import ProjectError
 from tests.unit.conftest import CATALOG
 
 
@@ -18,6 +21,35 @@ def test_a_variant_with_a_suite_of_its_own_builds_and_runs_on_that_suites_base()
     assert resolver.resolve(CATALOG.variants["rocm"]) == ResolvedBases(own.ref, own.ref, "offline")
     shared = CATALOG.offline.ref
     assert resolver.resolve(CATALOG.variants["cuda"]) == ResolvedBases(shared, shared, "offline")
+
+
+class NoRegistry:
+    """An engine that has no image and reaches no registry."""
+
+    def image_exists(self, ref: str) -> bool:
+        return False
+
+    def registry_serves(self, ref: str) -> bool:
+        return False
+
+    def try_pull(self, ref: str) -> bool:
+        return False
+
+
+def test_a_dry_run_in_upstream_mode_plans_on_unreachable_bases_and_says_so(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    vulkan = CATALOG.variants["vulkan"]
+    resolver = BaseResolver(cast(Engine, NoRegistry()), CATALOG.offline, "upstream", dry_run=True)
+    resolved = resolver.resolve(vulkan)
+    assert resolved == ResolvedBases(vulkan.bases.build, vulkan.bases.runtime, "upstream")
+    assert "not reachable from here; a real run would stop" in capsys.readouterr().err
+
+
+def test_a_real_run_in_upstream_mode_stops_on_unreachable_bases() -> None:
+    resolver = BaseResolver(cast(Engine, NoRegistry()), CATALOG.offline, "upstream")
+    with pytest.raises(ProjectError, match="cannot be pulled"):
+        resolver.resolve(CATALOG.variants["cpu"])
 
 
 def test_an_expired_suite_is_marked_on_every_source_line(tmp_path: Path) -> None:
