@@ -132,6 +132,7 @@ RUN --mount=type=cache,id=llama-images-ccache,target=/root/.cache/ccache \
     --mount=type=bind,from=ccache-seed,target=/ccache-seed \
     : "${TRIPLE:?is not set: pass --build-arg TRIPLE (the platform's triple, as build-local does)}" && \
     set -- && \
+    COMPILE_FIRST=ggml/src/ggml-vulkan/CMakeFiles/ggml-vulkan.dir/ggml-vulkan.cpp.o:ggml/src/ggml-vulkan/ggml-vulkan-shaders.hpp \
     /usr/local/lib/llama-base-images/compile.sh /src/llama.cpp /src/build ggml-vulkan \
         -DGGML_NATIVE=OFF \
         -DGGML_VULKAN=ON \

@@ -61,6 +61,29 @@ cmake -G "$generator" -S "$src" -B "$build" \
 # ExternalProject) does not get ggml's ccache rule, so CMake gives it the launcher
 # from the environment. The configure above ran without these variables: the main
 # project keeps ggml's own rule, which covers all its languages.
-CMAKE_C_COMPILER_LAUNCHER=ccache CMAKE_CXX_COMPILER_LAUNCHER=ccache \
-    cmake --build "$build" --config Release --target "$target" -j "$(nproc)"
+export CMAKE_C_COMPILER_LAUNCHER=ccache CMAKE_CXX_COMPILER_LAUNCHER=ccache
+jobs=$(nproc)
+# COMPILE_FIRST=OBJECT:GENERATED (a recipe's compile_first): Ninja starts an object only
+# once every generated source of its target exists. This one needs only GENERATED, so it
+# compiles, through ccache, beside the target's other objects as soon as GENERATED is
+# made; Ninja's own compile of it below is then a ccache hit.
+if [ -n "${COMPILE_FIRST:-}" ]; then
+    first=${COMPILE_FIRST%%:*}
+    needs=${COMPILE_FIRST#*:}
+    if [ "$generator" != Ninja ] || ! ninja -C "$build" -t query "$first" > /dev/null 2>&1; then
+        echo "compile.sh: COMPILE_FIRST $first is not a Ninja target of this build" >&2
+        exit 1
+    fi
+    ninja -C "$build" -j "$jobs" "$needs"
+    command=$(ninja -C "$build" -t commands -s "$first")
+    (cd "$build" && eval "$command") &
+    first_pid=$!
+    target_folder="${first%%.dir/*}.dir/"
+    others=$(ninja -C "$build" -t targets all | awk -F': ' -v folder="$target_folder" \
+        -v first="$first" 'index($1, folder) == 1 && $1 ~ /\.o$/ && $1 != first { print $1 }')
+    # shellcheck disable=SC2086 # one object path per word
+    ninja -C "$build" -j "$jobs" $others
+    wait "$first_pid"
+fi
+cmake --build "$build" --config Release --target "$target" -j "$jobs"
 ccache --show-stats

@@ -108,6 +108,10 @@ class Recipe:
     compile_args: tuple[str, ...] = ()  # global ARGs the compile step uses
     compile_prelude: tuple[str, ...] = ()  # shell lines before compile.sh (may `set --` flags)
     cmake: dict[str, str] = field(default_factory=dict)  # the backend's -D flags
+    # One object (build-folder path) compiled beside the rest of its target as soon as the
+    # generated file it needs exists, instead of after all the target's generated sources:
+    # {object = generated file}; compile.sh does it where the builder has Ninja.
+    compile_first: dict[str, str] = field(default_factory=dict)
     runtime_args: tuple[str, ...] = ()
     runtime_setup: tuple[str, ...] = ()
     runtime_env: dict[str, str] = field(default_factory=dict)
@@ -376,6 +380,11 @@ def load_catalog(base_images: Path) -> Catalog:
             raise ProjectError(f"variant {variant.name}: say why it builds its own core (reason)")
         if variant.toolkit.wheel or variant.toolkit.sha256:
             _check_wheel(variant, tables)
+        if len(variant.recipe.compile_first) > 1:
+            raise tables.error(
+                f"[variants.{variant.name}.recipe] compile_first names "
+                f"{len(variant.recipe.compile_first)} objects: compile.sh starts one early"
+            )
     return Catalog(root=base_images, offline=offline, web_ui=web_ui, variants=variants)
 
 
