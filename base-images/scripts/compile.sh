@@ -66,7 +66,9 @@ jobs=$(nproc)
 # COMPILE_FIRST=OBJECT:GENERATED (a recipe's compile_first): Ninja starts an object only
 # once every generated source of its target exists. This one needs only GENERATED, so it
 # compiles, through ccache, beside the target's other objects as soon as GENERATED is
-# made; Ninja's own compile of it below is then a ccache hit.
+# made; Ninja's own compile of it below is then a ccache hit. The others run niced: at an
+# equal share the object got a third of a core beside the shader compilers, and the build
+# then waited a minute for it alone.
 if [ -n "${COMPILE_FIRST:-}" ]; then
     first=${COMPILE_FIRST%%:*}
     needs=${COMPILE_FIRST#*:}
@@ -82,7 +84,7 @@ if [ -n "${COMPILE_FIRST:-}" ]; then
     others=$(ninja -C "$build" -t targets all | awk -F': ' -v folder="$target_folder" \
         -v first="$first" 'index($1, folder) == 1 && $1 ~ /\.o$/ && $1 != first { print $1 }')
     # shellcheck disable=SC2086 # one object path per word
-    ninja -C "$build" -j "$jobs" $others
+    nice -n 10 ninja -C "$build" -j "$jobs" $others
     wait "$first_pid"
 fi
 cmake --build "$build" --config Release --target "$target" -j "$jobs"

@@ -157,3 +157,13 @@ def test_a_wheel_toolkit_has_its_wheels_version_under_every_profile() -> None:
     assert openvino.is_toolkit_library("libopenvino_intel_cpu_plugin.so")
     assert openvino.is_toolkit_library("libtbb.so.12")
     assert not openvino.is_toolkit_library("libggml-openvino.so")
+
+
+def test_compile_first_names_one_object(tmp_path: Path) -> None:
+    first = 'compile_first = { "ggml/src/ggml-vulkan/CMakeFiles/ggml-vulkan.dir/ggml-vulkan.cpp.o"'
+    text = edited(first, first.replace("{ ", '{ "a.o" = "b.hpp", '))
+    with pytest.raises(ProjectError) as raised:
+        load_catalog(catalog_folder(tmp_path, text))
+    assert raised.value.message.endswith(
+        "[variants.vulkan.recipe] compile_first names 2 objects: compile.sh starts one early"
+    )
