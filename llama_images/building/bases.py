@@ -87,7 +87,12 @@ class BaseResolver:
         """The variant's bases; `foreign_platforms`: those built here but not the host's."""
         if self.mode != "offline" and self._upstream_available(variant.bases):
             return ResolvedBases(variant.bases.build, variant.bases.runtime, "upstream")
-        if self.mode == "upstream" and self.dry_run:
+        if self.mode == "upstream":
+            if not self.dry_run:
+                raise ProjectError(
+                    f"upstream bases of {variant.name} ({variant.bases.build}) cannot be pulled: "
+                    "check registry access or set LLAMA_IMAGES_BASE_MODE=auto"
+                )
             # A dry run shows the plan a machine that reaches the registry would follow.
             print(
                 f"dry run: {variant.name}'s upstream bases ({variant.bases.build}, "
@@ -95,11 +100,6 @@ class BaseResolver:
                 file=sys.stderr,
             )
             return ResolvedBases(variant.bases.build, variant.bases.runtime, "upstream")
-        if self.mode == "upstream":
-            raise ProjectError(
-                f"upstream bases of {variant.name} ({variant.bases.build}) cannot be pulled: "
-                "check registry access or set LLAMA_IMAGES_BASE_MODE=auto"
-            )
         if not variant.offline.supported:
             why = variant.offline.reason or "the offline Debian base has no toolkit for it"
             raise ProjectError(

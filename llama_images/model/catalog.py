@@ -110,7 +110,8 @@ class Recipe:
     cmake: dict[str, str] = field(default_factory=dict)  # the backend's -D flags
     # One object (build-folder path) compiled beside the rest of its target as soon as the
     # generated file it needs exists, instead of after all the target's generated sources:
-    # {object = generated file}; compile.sh does it where the builder has Ninja.
+    # {object = generated file}; compile.sh does it in the tree's first compile, and stops
+    # where the toolchain lacks Ninja or the object is not a target.
     compile_first: dict[str, str] = field(default_factory=dict)
     runtime_args: tuple[str, ...] = ()
     runtime_setup: tuple[str, ...] = ()
