@@ -115,7 +115,7 @@ COPY --from=core-build /out/app/ /app/
 
 FROM ${CORE_IMAGE} AS core
 
-FROM builder AS build
+FROM builder AS module
 ARG TRIPLE
 ARG CUDA_DOCKER_ARCH
 COPY base-images/scripts/compile.sh base-images/scripts/glslc-cache.sh /usr/local/lib/llama-base-images/
@@ -135,6 +135,10 @@ RUN --mount=type=cache,id=llama-images-ccache,target=/root/.cache/ccache \
         -DGGML_BACKEND_DL=ON \
         -DGGML_CPU_ALL_VARIANTS=ON \
         "$@"
+
+# Composing alone needs the core: `build-local` compiles the stage above beside it.
+FROM module AS build
+ARG TRIPLE
 COPY --from=core /app/ /out/app/
 COPY base-images/scripts/ /usr/local/lib/llama-base-images/
 RUN /usr/local/lib/llama-base-images/compose.sh /src/build/bin \

@@ -20,14 +20,19 @@ if [ -d "$seed" ] && [ -n "$(ls -A "$seed")" ] && [ -z "$(ls -A "$CCACHE_DIR")" 
     cp -a "$seed/." "$CCACHE_DIR/"
     echo "compile.sh: ccache seeded with $(du -sh "$CCACHE_DIR" | cut -f1)"
 fi
+# This compile's own files: its ccache statistics and glslc-cache.sh's memo.
+scratch=$(mktemp -d)
+trap 'rm -rf "$scratch"' EXIT
+# The statistics come from this compile's own log: a core and a module may compile at
+# once in the one cache, whose shared counters would mix them.
+export CCACHE_STATSLOG="$scratch/ccache-stats.log"
 ccache --zero-stats > /dev/null
 # On a miss, ccache takes the headers a file read from the compiler's own -MD output
 # instead of running the preprocessor first: a miss costs a compile and no more.
 export CCACHE_DEPEND=true
 # glslc-cache.sh keeps each shader folder's hash here, for this compile only.
-GLSLC_CACHE_MEMO=$(mktemp -d)
-export GLSLC_CACHE_MEMO
-trap 'rm -rf "$GLSLC_CACHE_MEMO"' EXIT
+export GLSLC_CACHE_MEMO="$scratch/glslc-memo"
+mkdir "$GLSLC_CACHE_MEMO"
 # llama-server embeds the web UI the `web` stage built into tools/ui/dist; it is
 # never fetched (LLAMA_USE_PREBUILT_UI=OFF) nor built here.
 if [ "$target" = llama-server ] && [ ! -f "$src/tools/ui/dist/index.html" ]; then
@@ -88,4 +93,5 @@ if [ -n "${COMPILE_FIRST:-}" ]; then
     wait "$first_pid"
 fi
 cmake --build "$build" --config Release --target "$target" -j "$jobs"
-ccache --show-stats
+# ccache before 4.4 has no --show-log-stats: its shared counters are all it can show.
+ccache --show-log-stats 2> /dev/null || ccache --show-stats

@@ -16,7 +16,7 @@ import tarfile
 import tempfile
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
@@ -39,6 +39,50 @@ HTTP_CONFLICT = 409  # e.g. "image has dependent child images", "being used by r
 
 class ImageInUse(ProjectError):
     """The engine refuses to remove an image that other images or containers depend on."""
+
+
+def _buildkit_env() -> dict[str, str]:
+    return {**os.environ, "DOCKER_BUILDKIT": "1"}
+
+
+def _build_failed(request: BuildRequest, tail: Sequence[str]) -> ProjectError:
+    reason = next(
+        (t for t in reversed(tail) if "ERROR" in t or "error" in t),
+        tail[-1] if tail else "no output",
+    )
+    return ProjectError(
+        f"build of target {request.target} from {request.dockerfile.name} "
+        f"({request.platform}) failed: {reason}"
+    )
+
+
+@dataclass
+class BackgroundBuild:
+    """A build started by Engine.start_build: finish() waits for its image, stop() ends it."""
+
+    request: BuildRequest
+    process: subprocess.Popen[bytes]
+    log_path: Path
+    iidfile: Path
+    started: float = field(default_factory=time.time)
+    seconds: float = 0.0
+
+    def finish(self) -> str:
+        returncode = self.process.wait()
+        # It may have ended long before: its log's last write is when.
+        self.seconds = self.log_path.stat().st_mtime - self.started
+        tail = self.log_path.read_text(errors="replace").splitlines()[-20:]
+        image_id = self.iidfile.read_text().strip() if returncode == 0 else ""
+        shutil.rmtree(self.iidfile.parent, ignore_errors=True)
+        if returncode != 0:
+            raise _build_failed(self.request, tail)
+        return image_id
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait()
+        shutil.rmtree(self.iidfile.parent, ignore_errors=True)
 
 
 @dataclass(frozen=True)
@@ -247,15 +291,13 @@ class Engine:
         """Runs one BuildKit build, streaming its output; returns the image id."""
         with tempfile.TemporaryDirectory(prefix="llama-images-iid-") as tmp:
             iidfile = Path(tmp) / "iid"
-            argv = request.argv(self.docker_cli, iidfile)
-            env = {**os.environ, "DOCKER_BUILDKIT": "1"}
             with subprocess.Popen(
-                argv,
+                request.argv(self.docker_cli, iidfile),
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
                 text=True,
                 errors="replace",  # a compiler's odd byte must not end a build
-                env=env,
+                env=_buildkit_env(),
                 bufsize=1,
             ) as proc:
                 assert proc.stdout is not None
@@ -265,15 +307,21 @@ class Engine:
                     sys.stdout.write(line)
                     tail = [*tail[-19:], line.rstrip()]
             if proc.returncode != 0:
-                reason = next(
-                    (t for t in reversed(tail) if "ERROR" in t or "error" in t),
-                    tail[-1] if tail else "no output",
-                )
-                raise ProjectError(
-                    f"build of target {request.target} from {request.dockerfile.name} "
-                    f"({request.platform}) failed: {reason}"
-                )
+                raise _build_failed(request, tail)
             return iidfile.read_text().strip()
+
+    def start_build(self, request: BuildRequest, log_path: Path) -> BackgroundBuild:
+        """Starts one BuildKit build beside the caller's work, its output only in its log."""
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        iidfile = Path(tempfile.mkdtemp(prefix="llama-images-iid-")) / "iid"
+        with log_path.open("w") as log:
+            process = subprocess.Popen(
+                request.argv(self.docker_cli, iidfile),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=_buildkit_env(),
+            )
+        return BackgroundBuild(request, process, log_path, iidfile)
 
     def prune_build_cache(self) -> None:
         """Forgets every build cache entry, cache mounts (ccache) included: a fresh runner."""

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Protocol
 
 from llama_images.adapters.emulation import emulation_missing
-from llama_images.adapters.engine import Engine
+from llama_images.adapters.engine import BackgroundBuild, Engine
 from llama_images.adapters.manifest import first_difference, tree_manifest
 from llama_images.adapters.npm import (
     DONE_MARKER,
@@ -42,7 +42,7 @@ from llama_images.building.recipes import check_recipes
 from llama_images.building.steps import EngineSteps, connect
 from llama_images.errors import ProjectError
 from llama_images.model.catalog import Catalog, Variant, host_platform
-from llama_images.model.metadata import CORE_TARGET, write_json_atomically
+from llama_images.model.metadata import CORE_TARGET, MODULE_TARGET, write_json_atomically
 from llama_images.model.project import Project
 from llama_images.paths import link_or_copy
 from llama_images.report import human_size, table
@@ -431,6 +431,40 @@ def tag_all(engine: Tagger, built: list[BuiltImage]) -> list[KeptImage]:
     return kept
 
 
+def start_module_compiles(
+    engine: Engine, plan: BuildPlan, log_dir: Path
+) -> dict[tuple[str, str], BackgroundBuild]:
+    """Starts the module compile of every variant composed on this run's core, beside the
+    core's build: on a cold run the two compiles fill each other's idle cores, and the
+    module's toolchain installs while the core compiles."""
+    modules = {}
+    for (variant, platform), request in plan.module_compiles().items():
+        print(f"==> compiling the {variant} module ({platform}) beside the core", file=sys.stderr)
+        log_path = log_dir / f"build-{variant}-{MODULE_TARGET}-{plan.version}.log"
+        modules[(variant, platform)] = engine.start_build(request, log_path)
+    return modules
+
+
+def finish_module_compile(engine: Engine, variant: str, module: BackgroundBuild) -> BuiltImage:
+    """Waits for a module compile; its stage stays in the build cache for the composed
+    build, and its image, which nothing is built from, is removed."""
+    print(f"==> waiting for the {variant} module compile", file=sys.stderr)
+    image_id = module.finish()
+    size = engine.image_size(image_id)
+    engine.remove_image(image_id)
+    return BuiltImage(
+        variant,
+        module.request.platform,
+        MODULE_TARGET,
+        image_id,
+        (),
+        module.seconds,
+        size,
+        ccache_summary(module.log_path.read_text(errors="replace")),
+        module.log_path,
+    )
+
+
 def build_local(
     project: Project, *, dry_run: bool = False, no_cache: bool = False
 ) -> list[BuiltImage]:
@@ -444,31 +478,41 @@ def build_local(
     check_builder_images(engine, plan)
     stage_context(project, plan, local_source=bool(project.settings.source_path))
     steps = EngineSteps(engine, project.settings.cache_path / "logs")
+    modules = start_module_compiles(engine, plan, steps.log_dir)
     built: list[BuiltImage] = []
-    for build in plan.builds:
-        print(f"==> building {build.variant} {build.target} ({build.platform})", file=sys.stderr)
-        log_name = f"build-{build.variant}-{build.target}-{plan.version}"
-        started = time.monotonic()
-        image_id = steps.build(log_name, build.request)
-        log_path = steps.log_dir / f"{log_name}.log"
-        built.append(
-            BuiltImage(
-                build.variant,
-                build.platform,
-                build.target,
-                image_id,
-                build.tags,
-                time.monotonic() - started,
-                engine.image_size(image_id),
-                ccache_summary(log_path.read_text(errors="replace")),
-                log_path,
+    try:
+        for build in plan.builds:
+            module = modules.pop((build.variant, build.platform), None)
+            if module is not None:
+                built.append(finish_module_compile(engine, build.variant, module))
+            print(
+                f"==> building {build.variant} {build.target} ({build.platform})", file=sys.stderr
             )
-        )
-        if build.target == CORE_TARGET:
-            # An intermediate the composed builds of this run read: tagged at once.
-            for tag in build.tags:
-                engine.tag(image_id, tag)
-    kept = tag_all(engine, [i for i in built if i.target != CORE_TARGET])
+            log_name = f"build-{build.variant}-{build.target}-{plan.version}"
+            started = time.monotonic()
+            image_id = steps.build(log_name, build.request)
+            log_path = steps.log_dir / f"{log_name}.log"
+            built.append(
+                BuiltImage(
+                    build.variant,
+                    build.platform,
+                    build.target,
+                    image_id,
+                    build.tags,
+                    time.monotonic() - started,
+                    engine.image_size(image_id),
+                    ccache_summary(log_path.read_text(errors="replace")),
+                    log_path,
+                )
+            )
+            if build.target == CORE_TARGET:
+                # An intermediate the composed builds of this run read: tagged at once.
+                for tag in build.tags:
+                    engine.tag(image_id, tag)
+    finally:
+        for module in modules.values():
+            module.stop()
+    kept = tag_all(engine, [i for i in built if i.target not in (CORE_TARGET, MODULE_TARGET)])
     print(
         table(
             ["variant", "platform", "target", "seconds", "ccache hits", "size", "image", "tags"],

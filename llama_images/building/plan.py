@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 import shlex
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from llama_images.adapters.engine import BuildRequest
@@ -20,7 +20,7 @@ from llama_images.model.catalog import (
     toolkit_version,
     triple_for,
 )
-from llama_images.model.metadata import CORE_TARGET, ImageRecord
+from llama_images.model.metadata import CORE_TARGET, MODULE_TARGET, ImageRecord
 from llama_images.model.settings import BuilderTarget
 from llama_images.model.tags import FLAVOURS, TARGETS, ImageTag
 from llama_images.model.version import BuildVersion, CommitFacts
@@ -175,7 +175,9 @@ class BuildPlan:
     builds: tuple[ImageBuild, ...]
 
     def commands(self, docker_cli: str) -> list[str]:
-        return [shlex.join(build.request.argv(docker_cli)) for build in self.builds]
+        """The engine invocations in order; those ending in `&` run beside the others."""
+        beside = [f"{shlex.join(r.argv(docker_cli))} &" for r in self.module_compiles().values()]
+        return [*beside, *(shlex.join(b.request.argv(docker_cli)) for b in self.builds)]
 
     def rows(self) -> list[list[str]]:
         return [
@@ -190,6 +192,19 @@ class BuildPlan:
             ]
             for b in self.builds
         ]
+
+    def module_compiles(self) -> dict[tuple[str, str], BuildRequest]:
+        """Per variant and platform composed on this run's core, its module stage's build:
+        it needs no core, so it can compile while the core does. None with --no-cache,
+        where the composed build would compile the module again."""
+        modules: dict[tuple[str, str], BuildRequest] = {}
+        for build in self.builds:
+            if build.core.kind == "cpu" and not build.request.no_cache:
+                modules.setdefault(
+                    (build.variant, build.platform),
+                    replace(build.request, target=MODULE_TARGET, labels={}),
+                )
+        return modules
 
     def toolchains(self) -> dict[str, ImageBuild]:
         """One build per toolchain (build base and platform): where its ccache is exported."""

@@ -23,6 +23,9 @@ VERSION_JSON_PATH = "/app/version.json"
 # The cpu variant's intermediate image that composed variants read: never
 # published, never tested as an image of its own.
 CORE_TARGET = "core"
+# A composed recipe's stage that compiles its module and needs no core: `build-local`
+# builds it beside the core.
+MODULE_TARGET = "module"
 
 
 # The oldest host driver each CUDA major version runs on without the

@@ -10,7 +10,7 @@ from llama_images.building.bases import ResolvedBases
 from llama_images.building.dockerfile import check_dockerfile, cmake_flags_in, parse_dockerfile
 from llama_images.errors import ProjectError
 from llama_images.model.catalog import load_catalog, toolchain, toolkit_version
-from llama_images.model.metadata import min_driver, project_label
+from llama_images.model.metadata import MODULE_TARGET, min_driver, project_label
 from tests.unit.conftest import REPO_ROOT, plan_of
 
 CATALOG = load_catalog(REPO_ROOT / "base-images")
@@ -32,24 +32,28 @@ def test_dockerfile_passes_static_checks(name: str) -> None:
 
 @pytest.mark.parametrize("name", [n for n in VARIANTS if CATALOG.variants[n].composition.core])
 def test_composed_dockerfile_builds_only_its_module_against_a_core(name: str) -> None:
-    """The core stage (own or the cpu variant's) and the module build share one toolchain."""
+    """The core stage (own or the cpu variant's) and the module share one toolchain; the
+    module compiles in a stage of its own that needs no core, and composing follows it."""
     dockerfile = parse_dockerfile(CATALOG.variants[name].dockerfile)
     stages = {s.name: s for s in dockerfile.stages}
     assert dockerfile.global_args["CORE_IMAGE"] == "core-own"
     assert stages["core"].base == "${CORE_IMAGE}"
-    assert stages["core-build"].base == stages["build"].base == "builder"
+    assert stages["core-build"].base == stages[MODULE_TARGET].base == "builder"
     assert stages["builder"].base == "${BUILDER_IMAGE}"
+    assert stages["build"].base == MODULE_TARGET
     cpu = parse_dockerfile(CATALOG.variants["cpu"].dockerfile)
     own_core = cmake_flags_in(stages["core-build"].run_text())
     assert own_core == cmake_flags_in(cpu.stage("build").run_text())
-    module = cmake_flags_in(stages["build"].run_text())
+    module = cmake_flags_in(stages[MODULE_TARGET].run_text())
     extra = set(CATALOG.variants[name].extra_cmake_flags)
     backend = {k: v for k, v in module.items() if k not in own_core and k not in extra}
     assert set(backend) - {"CMAKE_EXE_LINKER_FLAGS", "CMAKE_CUDA_ARCHITECTURES"} == {
         f"GGML_{CATALOG.variants[name].backend_modules[0].removeprefix('libggml-').removesuffix('.so').upper()}"
     }
-    assert "compile.sh /src/llama.cpp /src/build ggml-" in stages["build"].run_text()
+    assert "compile.sh /src/llama.cpp /src/build ggml-" in stages[MODULE_TARGET].run_text()
+    assert "--from=core" not in "\n".join(i.value for i in stages[MODULE_TARGET].instructions)
     assert "compose.sh" in stages["build"].run_text()
+    assert "compile.sh" not in stages["build"].run_text()
 
 
 @pytest.mark.parametrize("name", VARIANTS)

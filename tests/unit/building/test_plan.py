@@ -8,7 +8,14 @@ import pytest
 from llama_images.building.builder import check_platforms, describe_plan
 from llama_images.errors import ProjectError
 from llama_images.model.catalog import load_catalog
-from llama_images.model.metadata import LABEL_TO_JSON, OCI, label_text, project_label
+from llama_images.model.metadata import (
+    CORE_TARGET,
+    LABEL_TO_JSON,
+    MODULE_TARGET,
+    OCI,
+    label_text,
+    project_label,
+)
 from tests.unit.conftest import REPO_ROOT, plan_of
 
 
@@ -74,6 +81,26 @@ def test_unsupported_platform() -> None:
     catalog = load_catalog(REPO_ROOT / "base-images")
     with pytest.raises(ProjectError, match="is not built for linux/s390x"):
         check_platforms(catalog.select(["cpu"]), ["linux/s390x"])
+
+
+def test_a_module_composed_on_the_core_compiles_beside_it() -> None:
+    """The module stage needs no core, so it is started before the core's build."""
+    plan = plan_of(["cpu", "vulkan"])
+    (key, module), *others = plan.module_compiles().items()
+    assert not others and key == ("vulkan", "linux/amd64")
+    composed = next(b for b in plan.builds if b.variant == "vulkan")
+    assert module.target == MODULE_TARGET and not module.labels
+    assert module.build_args == composed.request.build_args
+    commands = describe_plan(plan, "/usr/bin/docker").split("(DOCKER_BUILDKIT=1):\n")[1]
+    first, core, *_ = commands.splitlines()
+    assert first.endswith(" &") and f"--target {MODULE_TARGET}" in first
+    assert f"--target {CORE_TARGET}" in core and not core.endswith("&")
+
+
+def test_no_module_compiles_beside_the_core_with_no_cache_or_an_own_core() -> None:
+    """--no-cache would compile the module a second time in the composed build."""
+    assert plan_of(["cpu", "vulkan"], no_cache=True).module_compiles() == {}
+    assert plan_of(["cpu"]).module_compiles() == {}
 
 
 def test_ccache_summary_reads_compile_statistics() -> None:
