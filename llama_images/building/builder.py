@@ -436,14 +436,9 @@ def start_module_compiles(
 ) -> dict[tuple[str, str], BackgroundBuild]:
     """Starts the module compile of every variant composed on this run's core, beside the
     core's build: on a cold run the two compiles fill each other's idle cores, and the
-    module's toolchain installs while the core compiles. Not where this version's core
-    exists already."""
+    module's toolchain installs while the core compiles."""
     modules = {}
     for (variant, platform), request in plan.module_compiles().items():
-        if engine.image_exists(request.build_args["CORE_IMAGE"]):
-            # This version's core exists, so nothing compiles beside it: on a rebuild
-            # the module is cached, and a build of its own would only slow the no-op.
-            continue
         print(f"==> compiling the {variant} module ({platform}) beside the core", file=sys.stderr)
         log_path = log_dir / f"build-{variant}-{MODULE_TARGET}-{plan.version}.log"
         modules[(variant, platform)] = engine.start_build(request, log_path)
