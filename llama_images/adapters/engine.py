@@ -15,7 +15,7 @@ import sys
 import tarfile
 import tempfile
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -287,8 +287,11 @@ class Engine:
                 raise ImageInUse(reason) from None
             raise ProjectError(f"engine could not remove {ref}: {reason}") from None
 
-    def build(self, request: BuildRequest, log: IO[str]) -> str:
-        """Runs one BuildKit build, streaming its output; returns the image id."""
+    def build(
+        self, request: BuildRequest, log: IO[str], on_line: Callable[[str], object] | None = None
+    ) -> str:
+        """Runs one BuildKit build, streaming its output (each line also to `on_line`);
+        returns the image id."""
         with tempfile.TemporaryDirectory(prefix="llama-images-iid-") as tmp:
             iidfile = Path(tmp) / "iid"
             with subprocess.Popen(
@@ -305,6 +308,8 @@ class Engine:
                 for line in proc.stdout:
                     log.write(line)
                     sys.stdout.write(line)
+                    if on_line is not None:
+                        on_line(line)
                     tail = [*tail[-19:], line.rstrip()]
             if proc.returncode != 0:
                 raise _build_failed(request, tail)

@@ -7,7 +7,7 @@ import re
 import shutil
 import sys
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Protocol
 
@@ -24,6 +24,7 @@ from llama_images.adapters.npm import (
 from llama_images.adapters.pypi import pinned_wheel
 from llama_images.adapters.source import VERIFIED_MARKER, Pin, SourceTree, fetch_source
 from llama_images.building.bases import BaseResolver, ResolvedBases
+from llama_images.building.buildlog import StepWatch
 from llama_images.building.dockerfile import parse_dockerfile
 from llama_images.building.plan import (
     CROSS_BUILDER_STAGE,
@@ -431,18 +432,35 @@ def tag_all(engine: Tagger, built: list[BuiltImage]) -> list[KeptImage]:
     return kept
 
 
-def start_module_compiles(
-    engine: Engine, plan: BuildPlan, log_dir: Path
-) -> dict[tuple[str, str], BackgroundBuild]:
-    """Starts the module compile of every variant composed on this run's core, beside the
-    core's build: on a cold run the two compiles fill each other's idle cores, and the
-    module's toolchain installs while the core compiles."""
-    modules = {}
-    for (variant, platform), request in plan.module_compiles().items():
-        print(f"==> compiling the {variant} module ({platform}) beside the core", file=sys.stderr)
-        log_path = log_dir / f"build-{variant}-{MODULE_TARGET}-{plan.version}.log"
-        modules[(variant, platform)] = engine.start_build(request, log_path)
-    return modules
+@dataclass
+class ModuleCompiles:
+    """The module compile of every variant composed on this run's core, started beside the
+    core's build once that build runs a step: on a cold run the two compiles fill each
+    other's idle cores, and the module's toolchain installs while the core compiles. A core
+    answered from the cache starts none (a no-op rebuild runs no build it does not need);
+    the composed build then finds its module cached, or compiles it itself."""
+
+    engine: Engine
+    plan: BuildPlan
+    log_dir: Path
+    running: dict[tuple[str, str], BackgroundBuild] = field(default_factory=dict)
+    core_steps: StepWatch = field(default_factory=StepWatch)
+
+    def watch_core(self, line: str) -> None:
+        if self.core_steps.feed(line):
+            self.start()
+
+    def start(self) -> None:
+        for (variant, platform), request in self.plan.module_compiles().items():
+            print(
+                f"==> compiling the {variant} module ({platform}) beside the core", file=sys.stderr
+            )
+            log_path = self.log_dir / f"build-{variant}-{MODULE_TARGET}-{self.plan.version}.log"
+            self.running[(variant, platform)] = self.engine.start_build(request, log_path)
+
+    def stop(self) -> None:
+        for module in self.running.values():
+            module.stop()
 
 
 def finish_module_compile(engine: Engine, variant: str, module: BackgroundBuild) -> BuiltImage:
@@ -478,11 +496,11 @@ def build_local(
     check_builder_images(engine, plan)
     stage_context(project, plan, local_source=bool(project.settings.source_path))
     steps = EngineSteps(engine, project.settings.cache_path / "logs")
-    modules = start_module_compiles(engine, plan, steps.log_dir)
+    modules = ModuleCompiles(engine, plan, steps.log_dir)
     built: list[BuiltImage] = []
     try:
         for build in plan.builds:
-            module = modules.pop((build.variant, build.platform), None)
+            module = modules.running.pop((build.variant, build.platform), None)
             if module is not None:
                 built.append(finish_module_compile(engine, build.variant, module))
             print(
@@ -490,7 +508,8 @@ def build_local(
             )
             log_name = f"build-{build.variant}-{build.target}-{plan.version}"
             started = time.monotonic()
-            image_id = steps.build(log_name, build.request)
+            watch = modules.watch_core if build.target == CORE_TARGET else None
+            image_id = steps.build(log_name, build.request, watch)
             log_path = steps.log_dir / f"{log_name}.log"
             built.append(
                 BuiltImage(
@@ -510,8 +529,7 @@ def build_local(
                 for tag in build.tags:
                     engine.tag(image_id, tag)
     finally:
-        for module in modules.values():
-            module.stop()
+        modules.stop()
     kept = tag_all(engine, [i for i in built if i.target not in (CORE_TARGET, MODULE_TARGET)])
     print(
         table(

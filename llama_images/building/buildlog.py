@@ -10,7 +10,7 @@ concurrently, so a stage's seconds, or all of them added up, are not wall time.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from llama_images.errors import ProjectError
@@ -133,6 +133,31 @@ def parse_build_log(text: str) -> BuildLog:
             if timed and not vertex.ended:
                 vertex.seconds = float(timed[1])
     return BuildLog(_stages([v for v in vertices.values() if v.ended]))
+
+
+@dataclass
+class StepWatch:
+    """Fed a build's plain output line by line: tells when a step of one of the
+    Dockerfile's stages first runs (prints output or ends DONE). A build answered from the
+    cache only loads its definition, context and bases, and runs no such step."""
+
+    _steps: set[str] = field(default_factory=set)
+    ran: bool = False
+
+    def feed(self, line: str) -> bool:
+        """Whether this line is the first sign of a step running."""
+        matched = _VERTEX_LINE.match(line.rstrip())
+        if self.ran or not matched:
+            return False
+        number, rest = matched[1], matched[2]
+        if number not in self._steps:
+            step = _STAGE_STEP.match(rest)
+            # A base's FROM ends DONE in a cached build too: it is resolved, not run.
+            if step and not step["step"].upper().startswith("FROM "):
+                self._steps.add(number)
+            return False
+        self.ran = rest != "CACHED" and not rest.startswith("ERROR")
+        return self.ran
 
 
 @dataclass

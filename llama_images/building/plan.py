@@ -175,7 +175,8 @@ class BuildPlan:
     builds: tuple[ImageBuild, ...]
 
     def commands(self, docker_cli: str) -> list[str]:
-        """The engine invocations in order; those ending in `&` run beside the others."""
+        """The engine invocations in order; those ending in `&` run beside the others, from
+        the first step a core's build runs (a cached core starts none)."""
         beside = [f"{shlex.join(r.argv(docker_cli))} &" for r in self.module_compiles().values()]
         return [*beside, *(shlex.join(b.request.argv(docker_cli)) for b in self.builds)]
 

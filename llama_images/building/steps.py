@@ -19,8 +19,11 @@ from llama_images.model.project import Project
 
 
 class Steps(Protocol):
-    def build(self, log_name: str, request: BuildRequest) -> str:
-        """Builds one request, its output kept in the log `log_name`; returns the image id."""
+    def build(
+        self, log_name: str, request: BuildRequest, on_line: Callable[[str], object] | None = None
+    ) -> str:
+        """Builds one request, its output kept in the log `log_name` (and each line given to
+        `on_line`); returns the image id."""
         ...
 
     def tag(self, image_id: str, ref: str) -> None: ...
@@ -39,10 +42,12 @@ class EngineSteps:
     engine: Engine
     log_dir: Path
 
-    def build(self, log_name: str, request: BuildRequest) -> str:
+    def build(
+        self, log_name: str, request: BuildRequest, on_line: Callable[[str], object] | None = None
+    ) -> str:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         with (self.log_dir / f"{log_name}.log").open("w") as log:
-            return self.engine.build(request, log)
+            return self.engine.build(request, log, on_line)
 
     def tag(self, image_id: str, ref: str) -> None:
         self.engine.tag(image_id, ref)
@@ -58,7 +63,9 @@ class EngineSteps:
 class DrySteps:
     docker_cli: str
 
-    def build(self, log_name: str, request: BuildRequest) -> str:
+    def build(
+        self, log_name: str, request: BuildRequest, on_line: Callable[[str], object] | None = None
+    ) -> str:
         print(f"would run: {shlex.join(request.argv(self.docker_cli))}")
         return f"<{log_name}>"
 

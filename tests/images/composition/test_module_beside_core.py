@@ -1,18 +1,20 @@
-"""A composed variant's module compiles beside the core, in a build of its own started with
-the core's (`build-local`), and the composed build then finds every module step cached."""
+"""A composed variant's module compiles beside the core, in a build of its own started once
+the core's build runs a step (`build-local`), and the composed build then finds every module
+step cached; a core answered from the cache starts no module build."""
 
 from __future__ import annotations
 
 import time
+import uuid
 from pathlib import Path
 
 import pytest
 
 from llama_images.adapters.engine import BuildRequest, Engine
-from llama_images.building.buildlog import read_build_log
+from llama_images.building.buildlog import StepWatch, read_build_log
 from llama_images.errors import ProjectError
 from llama_images.model.catalog import Catalog
-from llama_images.model.metadata import MODULE_TARGET
+from llama_images.model.metadata import CORE_TARGET, MODULE_TARGET
 from llama_images.model.project import Project
 from llama_images.testing.servers import ImageUnderTest
 
@@ -27,11 +29,41 @@ def test_composed_build_never_compiles_its_module(
     runtime_log = logs / f"build-{composed.variant}-runtime-{composed.version}.log"
     if not runtime_log.is_file():
         pytest.skip(f"{composed.ref} was not built here: no {runtime_log.name}")
+    if not any(
+        _ran_a_step(log) for log in logs.glob(f"build-*-{CORE_TARGET}-{composed.version}.log")
+    ):
+        pytest.skip(f"the core of {composed.ref} came from the cache: no module build started")
     assert module_log.is_file(), "build-local started no module build beside the core"
     stages = {stage.stage: stage for stage in read_build_log(runtime_log).stages}
     module = stages[MODULE_TARGET]
     assert module.steps_run == 0 and module.steps_cached > 0, module
     assert MODULE_TARGET in {stage.stage for stage in read_build_log(module_log).stages}
+
+
+def _ran_a_step(log: Path) -> bool:
+    watch = StepWatch()
+    return any(watch.feed(line) for line in log.read_text(errors="replace").splitlines())
+
+
+def test_a_step_watch_tells_a_cached_build_from_one_that_runs(
+    engine: Engine, catalog: Catalog, tmp_path: Path
+) -> None:
+    base = catalog.offline.ref
+    if not engine.image_exists(base):
+        pytest.skip(f"no {base}: build-local makes it")
+    (tmp_path / "marker").write_text(uuid.uuid4().hex)
+    (tmp_path / "Dockerfile").write_text(f"FROM {base} AS step\nCOPY marker /\nRUN cat /marker\n")
+    request = BuildRequest(tmp_path / "Dockerfile", tmp_path, "step", "", {}, {})
+    watches = [StepWatch(), StepWatch()]
+    image_ids = set()
+    for watch in watches:
+        with (tmp_path / "build.log").open("w") as log:
+            image_ids.add(engine.build(request, log, on_line=watch.feed))
+    try:
+        assert [watch.ran for watch in watches] == [True, False]
+    finally:
+        for image_id in image_ids:
+            engine.remove_image(image_id)
 
 
 def _request(tmp_path: Path, base: str, run: str) -> BuildRequest:

@@ -10,6 +10,7 @@ from llama_images.building.buildlog import (
     EXPORT,
     INTERNAL,
     StageTime,
+    StepWatch,
     parse_build_log,
     read_build_log,
     short_step,
@@ -185,3 +186,28 @@ def test_a_missing_log_is_one_error(tmp_path: Path) -> None:
         read_build_log(tmp_path / "absent.log")
     (tmp_path / "core.log").write_text(CACHED_SERVER)
     assert read_build_log(tmp_path / "core.log") == parse_build_log(CACHED_SERVER)
+
+
+def _first_running_line(log: str) -> str | None:
+    watch = StepWatch()
+    return next((line for line in log.splitlines() if watch.feed(line)), None)
+
+
+def test_a_step_watch_sees_the_first_step_that_runs() -> None:
+    # The base's FROM ends DONE, and the context loads, before any step runs.
+    assert _first_running_line(COLD_CORE) == (
+        "#7 sha256:6174b285c8dd9260b3553c5e2d1908cd12fa1766cb70ee9558eb05818be31dc2"
+    )
+    assert (_first_running_line(FAILED) or "").startswith("#18 sha256:")  # the copy ran
+    assert _first_running_line("#8 [build 1/6] COPY a b\n#8 DONE 0.0s") == "#8 DONE 0.0s"
+
+
+def test_a_step_watch_sees_nothing_run_in_a_cached_build() -> None:
+    assert _first_running_line(CACHED_SERVER) is None
+
+
+def test_a_step_watch_answers_once() -> None:
+    watch = StepWatch()
+    lines = COLD_CORE.splitlines()
+    assert sum(watch.feed(line) for line in lines) == 1
+    assert watch.ran

@@ -84,6 +84,20 @@ def test_a_failed_step_is_recorded_and_the_next_still_runs() -> None:
     assert new_base.reference_name == "our cold build"
 
 
+def test_a_repeated_rebuild_is_its_median_and_shows_each_run(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    run = bench_run()
+    seconds = iter([10.0, 14.0, 11.0, 12.0, 13.0, 13.5])
+    monkeypatch.setattr("llama_images.commands.bench.time.monotonic", lambda: next(seconds))
+    run_steps(run, [Rebuild("no-op rebuild", nothing_to_compile, "<s 5", runs=3)])
+    monkeypatch.undo()
+    (figure,) = run.result.figures
+    assert figure.value == 1.0  # runs of 4.0, 1.0 and 0.5 s
+    assert figure.note == "median of 3 runs (4.0, 1.0, 0.5 s); compiled: nothing"
+    assert figure.met == "yes"
+
+
 def test_pin_bump_without_a_tree_says_how_to_measure_it() -> None:
     run = bench_run()
     pin_bump(run)
