@@ -24,7 +24,10 @@ _DONE = re.compile(r"^DONE (\d+(?:\.\d+)?)s$")
 # A step's output line starts with the seconds since the step started.
 _OUTPUT_TIME = re.compile(r"^(\d+\.\d+) ")
 # `[build 3/6]`, or `[linux/arm64 build 3/6]` when several platforms build at once.
-_STAGE_STEP = re.compile(r"^\[(?:\S+ )*(?P<stage>\S+) (?P<index>\d+/\d+)\] (?P<step>.+)$")
+# BuildKit names the stage only where a Dockerfile has more than one.
+_STAGE_STEP = re.compile(r"^\[(?:(?:\S+ )*(?P<stage>\S+) )?(?P<index>\d+/\d+)\] (?P<step>.+)$")
+ONLY_STAGE = "(only stage)"
+_NOT_RUN = frozenset({"CACHED", "..."})
 
 
 @dataclass(frozen=True)
@@ -68,7 +71,7 @@ def stage_and_step(name: str) -> tuple[str, str]:
     """The stage a vertex belongs to, and a short description of it."""
     matched = _STAGE_STEP.match(name)
     if matched:
-        return matched["stage"], short_step(matched["index"], matched["step"])
+        return matched["stage"] or ONLY_STAGE, short_step(matched["index"], matched["step"])
     if name.startswith("exporting"):
         return EXPORT, shorten(name)
     return INTERNAL, shorten(re.sub(r"^\[[^\]]*\] ", "", name))
@@ -150,14 +153,18 @@ class StepWatch:
         if self.ran or not matched:
             return False
         number, rest = matched[1], matched[2]
+        step = _STAGE_STEP.match(rest)
         if number not in self._steps:
-            step = _STAGE_STEP.match(rest)
             # A base's FROM ends DONE in a cached build too: it is resolved, not run.
             if step and not step["step"].upper().startswith("FROM "):
                 self._steps.add(number)
             return False
-        self.ran = rest != "CACHED" and not rest.startswith("ERROR")
-        return self.ran
+        # A cached step prints its digest, then CACHED; BuildKit marks a step's output as
+        # paused with `...` and repeats its header when the output resumes.
+        if step or rest in _NOT_RUN or rest.startswith(("sha256:", "ERROR")):
+            return False
+        self.ran = True
+        return True
 
 
 @dataclass

@@ -9,6 +9,7 @@ import pytest
 from llama_images.building.buildlog import (
     EXPORT,
     INTERNAL,
+    ONLY_STAGE,
     StageTime,
     StepWatch,
     parse_build_log,
@@ -96,10 +97,13 @@ CACHED_SERVER = f"""\
 #5 [internal] load build context
 #5 DONE 0.3s
 #16 [web 8/8] RUN LLAMA_BUILD_NUMBER="10454" npm run build && test -f dist/index.html
+#16 sha256:3bb82da421a4d1e2aa72efcdd4a6cac38d7e6e09533cd8828916025e55a8de05
 #16 CACHED
 #18 [build 4/6] {COMPILE}
+#18 sha256:fc158f42e8aa5fd96387661e82dbb3a10fccea28f02fb7af49d16a67fcec1530
 #18 CACHED
 #6 [runtime 2/5] COPY base-images/scripts/apt-install.sh /usr/local/lib/llama-base-images/
+#6 sha256:75e08c4aca9b946e58245068f085f4a82d17177ed4bdeb694a3c5b9ba10d5e18
 #6 CACHED
 #25 [server 3/3] WORKDIR /home/llama
 #25 CACHED
@@ -188,6 +192,11 @@ def test_a_missing_log_is_one_error(tmp_path: Path) -> None:
     assert read_build_log(tmp_path / "core.log") == parse_build_log(CACHED_SERVER)
 
 
+def test_a_step_of_a_dockerfile_of_one_stage_counts_in_a_stage_of_its_own() -> None:
+    (stage,) = parse_build_log("#6 [2/3] COPY a b\n#6 DONE 1.5s\n").stages
+    assert (stage.stage, stage.seconds, stage.steps_run) == (ONLY_STAGE, 1.5, 1)
+
+
 def _first_running_line(log: str) -> str | None:
     watch = StepWatch()
     return next((line for line in log.splitlines() if watch.feed(line)), None)
@@ -195,11 +204,12 @@ def _first_running_line(log: str) -> str | None:
 
 def test_a_step_watch_sees_the_first_step_that_runs() -> None:
     # The base's FROM ends DONE, and the context loads, before any step runs.
-    assert _first_running_line(COLD_CORE) == (
-        "#7 sha256:6174b285c8dd9260b3553c5e2d1908cd12fa1766cb70ee9558eb05818be31dc2"
-    )
-    assert (_first_running_line(FAILED) or "").startswith("#18 sha256:")  # the copy ran
+    # A step's digest, and `...` where its output pauses, show nothing run yet.
+    assert _first_running_line(COLD_CORE) == "#10 1.451 Fetched 16.6 MB in 1s (14.3 MB/s)"
+    assert _first_running_line(FAILED) == "#18 0.012 copying"
     assert _first_running_line("#8 [build 1/6] COPY a b\n#8 DONE 0.0s") == "#8 DONE 0.0s"
+    # A Dockerfile of one stage: BuildKit names no stage.
+    assert _first_running_line("#6 [2/3] COPY a b\n#6 sha256:ca4d\n#6 DONE 0.0s") == "#6 DONE 0.0s"
 
 
 def test_a_step_watch_sees_nothing_run_in_a_cached_build() -> None:
